@@ -1,0 +1,142 @@
+"""Calls from one service to another (or to the payment provider), made safe to depend on.
+
+Each call has connect/read timeouts; transient failures (connection errors, timeouts, 5xx, 429) are
+retried with jittered exponential backoff, but only for requests that are safe to repeat (idempotent
+methods, or any request carrying an `Idempotency-Key`); and every downstream sits behind its own
+pybreaker circuit breaker whose state lives in Redis, so all processes of a service open and close
+the circuit together. While the circuit is open, calls fail at once instead of waiting on timeouts,
+and the caller's `fallback` (if given) answers instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pybreaker
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from shared import context
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class TransientError(Exception):
+    """The downstream may answer if asked again (it timed out, refused, or answered 5xx/429)."""
+
+
+class DownstreamUnavailable(Exception):
+    """The downstream could not be used: its circuit is open, or it kept failing."""
+
+    def __init__(self, downstream: str, reason: str) -> None:
+        super().__init__(f"{downstream} is unavailable: {reason}")
+        self.downstream = downstream
+        self.reason = reason
+
+
+class _BreakerLog(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb, old_state, new_state) -> None:
+        logger.warning(
+            "circuit breaker state changed",
+            extra={"downstream": cb.name, "from": getattr(old_state, "name", None), "to": new_state.name},
+        )
+
+
+class ServiceClient:
+    """A client for one downstream (`name`), shareable across threads."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        redis,
+        connect_timeout: float = 0.5,
+        read_timeout: float = 3.0,
+        attempts: int = 3,
+        fail_max: int = 5,
+        reset_timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.attempts = attempts
+        self.headers = headers or {}
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=fail_max,
+            reset_timeout=reset_timeout,
+            name=name,
+            state_storage=pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis, namespace=f"breaker:{name}"),
+            listeners=[_BreakerLog()],
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        fallback: Callable[[Exception], Any] | None = None,
+        **kwargs,
+    ) -> requests.Response | Any:
+        """Send a request through retries and the breaker. 4xx answers are returned, not raised."""
+        try:
+            return self.breaker.call(self._send_with_retries, method.upper(), path, kwargs)
+        except (pybreaker.CircuitBreakerError, TransientError) as exc:
+            reason = "circuit open" if isinstance(exc, pybreaker.CircuitBreakerError) else str(exc)
+            if fallback is not None:
+                logger.warning("using fallback", extra={"downstream": self.name, "reason": reason})
+                return fallback(exc)
+            raise DownstreamUnavailable(self.name, reason) from exc
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def _send_with_retries(self, method: str, path: str, kwargs: dict) -> requests.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        repeatable = method in IDEMPOTENT_METHODS or "Idempotency-Key" in headers
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts if repeatable else 1),
+            wait=wait_random_exponential(multiplier=0.1, max=2.0),
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+        )
+        return retrying(self._send_once, method, path, headers, kwargs)
+
+    def _send_once(self, method: str, path: str, headers: dict, kwargs: dict) -> requests.Response:
+        correlation_id = context.get_correlation_id()
+        if correlation_id:
+            headers = {"X-Request-ID": correlation_id, **headers}
+        try:
+            response = self.session.request(
+                method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"HTTP {response.status_code} from {self.name}")
+        return response
+
+
+_clients: dict[str, ServiceClient] = {}
+
+
+def service_client(name: str, base_url: str, **options) -> ServiceClient:
+    """The process-wide client for a downstream, its breaker state shared through the service's Redis."""
+    if name not in _clients:
+        from django_redis import get_redis_connection
+
+        _clients[name] = ServiceClient(name, base_url, redis=get_redis_connection("default"), **options)
+    return _clients[name]

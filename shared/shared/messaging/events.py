@@ -1,0 +1,89 @@
+"""The event envelope and `publish_event`, the one way a service announces a fact.
+
+Envelope (design section 3): `{id, type, version, occurred_at, source, correlation_id, causation_id,
+data}`. Types are past-tense facts (`order.created`); versions are additive, and a breaking change is a
+new version that consumers accept side by side with the old one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+
+from shared import context
+
+ENVELOPE_FIELDS = ("id", "type", "version", "occurred_at", "source", "correlation_id", "causation_id", "data")
+
+
+class MalformedEvent(ValueError):
+    """A message that is not an event envelope: it can never be handled, so it is dead-lettered."""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    version: int
+    occurred_at: str
+    source: str
+    correlation_id: str | None
+    causation_id: str | None
+    data: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_envelope(cls, envelope: object) -> Event:
+        if not isinstance(envelope, dict):
+            raise MalformedEvent(f"an event envelope is an object, not {type(envelope).__name__}")
+        missing = [name for name in ("id", "type", "version", "data") if name not in envelope]
+        if missing:
+            raise MalformedEvent(f"event envelope lacks {', '.join(missing)}")
+        if not isinstance(envelope["data"], dict):
+            raise MalformedEvent("event data must be an object")
+        try:
+            uuid.UUID(str(envelope["id"]))
+        except ValueError as exc:
+            raise MalformedEvent("event id must be a UUID") from exc
+        return cls(**{name: envelope.get(name) for name in ENVELOPE_FIELDS})
+
+    def as_envelope(self) -> dict:
+        return asdict(self)
+
+
+def new_event(event_type: str, data: dict, *, version: int = 1) -> Event:
+    """An envelope stamped with this service, the current correlation id and the event being handled."""
+    event_id = str(uuid.uuid4())
+    return Event(
+        id=event_id,
+        type=event_type,
+        version=version,
+        occurred_at=datetime.now(UTC).isoformat(),
+        source=settings.SERVICE_NAME,
+        correlation_id=context.get_correlation_id() or event_id,
+        causation_id=context.get_causation_id(),
+        data=data,
+    )
+
+
+def publish_event(event_type: str, data: dict, *, version: int = 1) -> Event:
+    """Record an event in the outbox, inside the caller's transaction.
+
+    It must run in `transaction.atomic()`: the event row commits or rolls back with the state change
+    it announces. Right after commit the relay publishes it (fast path); the periodic sweep catches
+    whatever the fast path could not (broker down, process killed).
+    """
+    from shared.messaging import relay
+    from shared.messaging.models import OutboxEvent
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("publish_event() must be called inside transaction.atomic() with the state change")
+    event = new_event(event_type, data, version=version)
+    OutboxEvent.objects.create(
+        id=event.id, event_type=event.type, version=event.version, envelope=event.as_envelope()
+    )
+    transaction.on_commit(partial(relay.publish_after_commit, event.id))
+    return event

@@ -1,0 +1,69 @@
+"""Idempotent consumption: each (consumer, event id) takes effect once, however often it is delivered.
+
+The inbox row is inserted in the same transaction as the handler's effect. A redelivered event finds
+the row and is skipped; a concurrent duplicate waits on the unique index until the first commits, then
+skips; a handler that fails rolls its inbox row back with its effect, so a retry starts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from tenacity import Retrying, stop_after_attempt, wait_random_exponential
+
+from shared import context
+from shared.messaging import subscriptions
+from shared.messaging.events import Event
+from shared.messaging.models import InboxMessage
+
+logger = logging.getLogger(__name__)
+
+
+def claim(consumer: str, event: Event) -> bool:
+    """Record the event for `consumer`; False if it was already recorded (a duplicate)."""
+    table = connection.ops.quote_name(InboxMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (consumer, event_id, event_type, received_at) "  # noqa: S608 (table name is ours)
+            "VALUES (%s, %s, %s, now()) ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id",
+            [consumer, event.id, event.type],
+        )
+        return cursor.fetchone() is not None
+
+
+def handle_once(consumer: str, handler, event: Event) -> bool:
+    """Run `handler(event)` with its inbox row in one transaction. Returns False for a duplicate."""
+    with transaction.atomic():
+        if not claim(consumer, event):
+            logger.info("duplicate event skipped", extra={"consumer": consumer, "event_id": event.id})
+            return False
+        handler(event)
+    return True
+
+
+def deliver(envelope: dict) -> None:
+    """Hand an event to every local handler subscribed to its type, each at most once.
+
+    Transient failures (a deadlock, a dropped connection) are retried here, in this worker, a few
+    times with jitter; re-publishing would fan the event out to every subscriber again. What still
+    fails is raised so the message goes back to the queue and, past the delivery limit, to the
+    dead-letter queue.
+    """
+    event = Event.from_envelope(envelope)
+    handlers = subscriptions.handlers_for(event.type)
+    log_extra = {"event_id": event.id, "event_type": event.type}
+    if not handlers:
+        logger.warning("event with no local handler ignored", extra=log_extra)
+        return
+    with context.bound(correlation_id=event.correlation_id, causation_id=event.id):
+        for consumer, handler in handlers:
+            for attempt in Retrying(
+                stop=stop_after_attempt(settings.EVENTS_HANDLER_ATTEMPTS),
+                wait=wait_random_exponential(multiplier=0.05, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    handle_once(consumer, handler, event)
+            logger.info("event handled", extra={**log_extra, "consumer": consumer})

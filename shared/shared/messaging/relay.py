@@ -1,0 +1,144 @@
+"""The outbox relay: publishes committed outbox rows with publisher confirms, then marks them sent.
+
+Rows are claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so the fast path (right after the business
+transaction commits) and the periodic sweep (any process, any number of them) never publish the same
+row at the same time. A row is marked published only after the broker confirmed it; if the process
+dies in between, the row is published again later and the consumers' inbox absorbs the duplicate.
+
+Each event travels as a Celery task message named `events.deliver` on the `domain.events` topic
+exchange with the event type as routing key, so every subscribing service's worker receives its own copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from shared.messaging import topology
+from shared.messaging.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "events.deliver"
+
+# After the broker failed, the fast path leaves events to the sweep for a while instead of making
+# every request wait for a connection timeout.
+_BROKER_BACKOFF_SECONDS = 5.0
+_state = threading.local()
+_broker_down_until = 0.0
+
+
+def _producer():
+    """One confirm-mode producer per thread, created on first use and dropped after a failure."""
+    producer = getattr(_state, "producer", None)
+    if producer is None:
+        connection = current_app.connection_for_write()
+        connection.connect()
+        channel = connection.channel()
+        for entity in (topology.unroutable_exchange, topology.unroutable_queue, topology.events_exchange):
+            entity(channel).declare()
+        producer = connection.Producer(channel=channel, serializer="json")
+        _state.producer = producer
+    return producer
+
+
+def _drop_producer() -> None:
+    producer = getattr(_state, "producer", None)
+    _state.producer = None
+    if producer is not None:
+        try:
+            producer.connection.close()
+        except Exception:  # already broken; closing is best effort
+            logger.debug("closing a broken broker connection failed", exc_info=True)
+
+
+def _publish_one(producer, envelope: dict) -> None:
+    """Publish as a Celery task message and wait for the broker's confirm (raises if refused)."""
+    message = current_app.amqp.as_task_v2(envelope["id"], DELIVER_TASK, args=(envelope,), kwargs={})
+    producer.publish(
+        message.body,
+        exchange=topology.events_exchange,
+        routing_key=envelope["type"],
+        headers=message.headers,
+        serializer="json",
+        delivery_mode=2,
+        retry=False,
+        **message.properties,
+    )
+
+
+def _publish_rows(rows: list[OutboxEvent]) -> tuple[list, Exception | None]:
+    """Publish in order; stop at the first failure. Returns the confirmed ids and the error, if any."""
+    confirmed: list = []
+    for row in rows:
+        try:
+            _publish_one(_producer(), row.envelope)
+        except Exception as first_error:
+            # A connection idle for long may have been closed by the broker: retry once on a fresh one.
+            _drop_producer()
+            try:
+                _publish_one(_producer(), row.envelope)
+            except Exception:
+                _drop_producer()
+                return confirmed, first_error
+        confirmed.append(row.id)
+    return confirmed, None
+
+
+def mark_published(ids: list) -> None:
+    OutboxEvent.objects.filter(id__in=ids).update(published_at=timezone.now(), attempts=F("attempts") + 1)
+
+
+def relay_batch(*, ids: list | None = None, limit: int = 100) -> int:
+    """Publish up to `limit` pending rows (only `ids` if given). Returns how many were confirmed."""
+    global _broker_down_until
+    with transaction.atomic():
+        pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(published_at__isnull=True)
+        if ids is not None:
+            pending = pending.filter(id__in=ids)
+        rows = list(pending.order_by("created_at")[:limit])
+        if not rows:
+            return 0
+        confirmed, error = _publish_rows(rows)
+        if confirmed:
+            mark_published(confirmed)
+        if error is not None:
+            _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
+            failed = rows[len(confirmed)]
+            OutboxEvent.objects.filter(id=failed.id).update(
+                attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
+            )
+            logger.warning(
+                "outbox publish failed; the sweep will retry",
+                extra={"event_id": str(failed.id), "event_type": failed.event_type, "error": str(error)},
+            )
+    return len(confirmed)
+
+
+def publish_after_commit(event_id) -> None:
+    """The fast path, run by `transaction.on_commit`: never raises into the caller's request."""
+    if time.monotonic() < _broker_down_until:
+        return
+    try:
+        relay_batch(ids=[event_id])
+    except Exception:
+        logger.exception("outbox fast path failed; the sweep will retry", extra={"event_id": str(event_id)})
+
+
+def sweep(*, limit: int = 100, max_batches: int | None = None) -> int:
+    """Publish everything pending, batch by batch, until none is left or the broker fails."""
+    batches = max_batches or settings.OUTBOX_SWEEP_MAX_BATCHES
+    total = 0
+    for _ in range(batches):
+        published = relay_batch(limit=limit)
+        total += published
+        if published < limit:
+            break
+    return total

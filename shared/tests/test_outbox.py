@@ -1,0 +1,152 @@
+"""The transactional outbox against the real broker and a real consuming worker."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from shared import context
+from shared.messaging import relay
+from shared.messaging.models import InboxMessage, OutboxEvent
+from tests.conftest import wait_until
+from tests.ledger.models import Account, Credit
+from tests.ledger.services import account_credit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_event_of_a_rolled_back_transaction_is_never_published(observe):
+    observer = observe(["ledger.credited"])
+
+    with pytest.raises(RuntimeError):
+        account_credit(account="rollback", amount=5, fail_after_publish=True)
+    relay.sweep()
+
+    observer.drain(1.0)
+    assert observer.messages == []
+    assert OutboxEvent.objects.count() == 0
+    assert not Account.objects.filter(name="rollback").exists()
+
+
+def test_committed_event_is_published_once_and_handled_once(observe, worker):
+    observer = observe(["ledger.credited"])
+
+    with context.bound(correlation_id="corr-committed"):
+        event = account_credit(account="alice", amount=10)
+
+    assert observer.wait_for(1) == [event.id]
+    row = OutboxEvent.objects.get(id=event.id)
+    assert row.published_at is not None
+    assert relay.sweep() == 0  # nothing left for the sweep to publish again
+    credit = wait_until(lambda: Credit.objects.filter(event_id=event.id).first(), message="credit")
+    assert (credit.account, credit.amount) == ("alice", 10)
+    assert credit.correlation_id == "corr-committed"  # carried in the envelope into the handler
+    observer.drain(1.0)
+    assert observer.event_ids() == [event.id]
+    assert Credit.objects.count() == 1
+
+
+def test_envelope_has_the_contract_fields(observe):
+    observer = observe(["ledger.credited"])
+    event = account_credit(account="shape", amount=1)
+    observer.wait_for(1)
+    headers, body = observer.messages[0]
+    envelope = body[0][0]
+    assert set(envelope) == {"id", "type", "version", "occurred_at", "source", "correlation_id",
+                             "causation_id", "data"}  # fmt: skip
+    assert envelope["type"] == "ledger.credited" and envelope["version"] == 1
+    assert envelope["source"] == "shared_tests"
+    assert envelope["data"] == {"account": "shape", "amount": 1}
+    assert headers["task"] == "events.deliver" and headers["id"] == event.id
+
+
+def test_relay_dying_between_publish_and_mark_republishes_and_inbox_keeps_effect_single(
+    observe, worker, monkeypatch
+):
+    observer = observe(["ledger.credited"])
+
+    def die(ids):
+        raise RuntimeError("relay process killed before marking the row")
+
+    monkeypatch.setattr(relay, "mark_published", die)
+    event = account_credit(account="bob", amount=7)  # the fast path publishes, then "dies"
+    assert observer.wait_for(1) == [event.id]
+    assert OutboxEvent.objects.get(id=event.id).published_at is None
+    monkeypatch.undo()
+
+    assert relay.sweep() == 1  # the row was still pending: published again
+    assert observer.wait_for(2) == [event.id, event.id]
+    marker = account_credit(account="marker", amount=1)  # queued behind the duplicate
+    wait_until(lambda: Credit.objects.filter(event_id=marker.id).exists(), message="marker handled")
+
+    assert Credit.objects.filter(event_id=event.id).count() == 1
+    assert InboxMessage.objects.filter(event_id=event.id).count() == 1
+    assert worker.output_contains("duplicate event skipped")
+
+
+def test_the_same_event_delivered_three_times_takes_effect_once(worker):
+    event = account_credit(account="carol", amount=3)
+    wait_until(lambda: Credit.objects.filter(event_id=event.id).exists(), message="first delivery")
+    envelope = OutboxEvent.objects.get(id=event.id).envelope
+    for _ in range(2):
+        relay._publish_one(relay._producer(), envelope)
+
+    marker = account_credit(account="marker", amount=1)
+    wait_until(lambda: Credit.objects.filter(event_id=marker.id).exists(), message="marker handled")
+    assert Credit.objects.filter(event_id=event.id).count() == 1
+    assert Credit.objects.filter(account="carol").count() == 1
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def test_events_wait_while_the_broker_is_stopped_and_flow_when_it_returns(worker):
+    _rabbitmqctl("stop_app")
+    try:
+        started = time.monotonic()
+        event = account_credit(account="dave", amount=4)
+        assert time.monotonic() - started < 5, "a broker outage must not hang the business transaction"
+        row = OutboxEvent.objects.get(id=event.id)
+        assert row.published_at is None
+        assert row.attempts == 1 and row.last_error  # the fast path tried and recorded why it failed
+        assert relay.sweep() == 0
+    finally:
+        _rabbitmqctl("start_app")
+        _rabbitmqctl("await_startup")
+
+    # No one intervenes: the worker's periodic sweep publishes, and the worker itself consumes it.
+    wait_until(
+        lambda: Credit.objects.filter(event_id=event.id).exists(), timeout=60, message="event after broker returned"
+    )
+    assert OutboxEvent.objects.get(id=event.id).published_at is not None
+    assert Credit.objects.filter(event_id=event.id).count() == 1
+
+
+def test_publish_event_outside_a_transaction_is_refused():
+    from shared.messaging.events import publish_event
+
+    with pytest.raises(RuntimeError, match=r"inside transaction.atomic"):
+        publish_event("ledger.credited", {"account": "x", "amount": 1})
+    assert OutboxEvent.objects.count() == 0
+
+
+def test_sweep_publishes_rows_the_fast_path_never_saw(observe):
+    """A process killed right after commit leaves rows behind: the sweep publishes them in order."""
+    observer = observe(["ledger.credited"])
+    ids = []
+    for amount in (1, 2, 3):
+        envelope = {
+            "id": str(uuid.uuid4()), "type": "ledger.credited", "version": 1, "occurred_at": "2026-01-01T00:00:00Z",
+            "source": "shared_tests", "correlation_id": None, "causation_id": None,
+            "data": {"account": "orphan", "amount": amount},
+        }  # fmt: skip
+        OutboxEvent.objects.create(id=envelope["id"], event_type="ledger.credited", envelope=envelope)
+        ids.append(envelope["id"])
+
+    assert relay.sweep() == 3
+    assert observer.wait_for(3) == ids
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0

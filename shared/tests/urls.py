@@ -1,0 +1,3 @@
+from shared.urls import service_urlpatterns
+
+urlpatterns = service_urlpatterns()
