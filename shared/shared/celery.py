@@ -29,5 +29,8 @@ def _declare_topology(sender=None, **kwargs) -> None:
 
     with sender.app.connection_for_write() as connection:
         topology.declare(
-            connection, settings.SERVICE_NAME, subscriptions.subscribed_types(), settings.EVENTS_DELIVERY_LIMIT
+            connection,
+            settings.SERVICE_NAME,
+            subscriptions.subscribed_types(),
+            settings.EVENTS_DELIVERY_LIMIT,
         )

@@ -76,7 +76,9 @@ class ServiceClient:
             fail_max=fail_max,
             reset_timeout=reset_timeout,
             name=name,
-            state_storage=pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis, namespace=f"breaker:{name}"),
+            state_storage=pybreaker.CircuitRedisStorage(
+                pybreaker.STATE_CLOSED, redis, namespace=f"breaker:{name}"
+            ),
             listeners=[_BreakerLog()],
         )
 

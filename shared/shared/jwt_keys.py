@@ -7,7 +7,6 @@ neither is given, a key pair is generated once into `var/keys/` (git-ignored) an
 local services.
 """
 
-
 from __future__ import annotations
 
 import base64

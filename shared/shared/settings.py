@@ -182,11 +182,9 @@ def configure(
     delivery_limit = env.int("EVENTS_DELIVERY_LIMIT", default=5)
     sweep_seconds = env.float("OUTBOX_SWEEP_SECONDS", default=2.0)
     beat = {
-        "relay-outbox": {
-            "task": "messaging.relay_outbox",
-            "schedule": sweep_seconds,
-            "options": {"expires": sweep_seconds * 5},  # a backlog of sweeps is useless: one will do
-        },
+        # No `expires`: Celery turns it into a message TTL, and RabbitMQ would dead-letter every sweep
+        # that waited out a worker restart. A backlog of sweeps is harmless: each is one cheap query.
+        "relay-outbox": {"task": "messaging.relay_outbox", "schedule": sweep_seconds},
         **(beat_schedule or {}),
     }
     keys = jwt_keys.load_key_pair(env, signs=signs_tokens)
@@ -218,7 +216,7 @@ def configure(
         USE_I18N=True,
         USE_TZ=True,
         STATIC_URL=env.str("STATIC_URL", default="static/"),
-        STATIC_ROOT=env.path("STATIC_ROOT", default=str(base_dir / "var" / "static")),
+        STATIC_ROOT=env.str("STATIC_ROOT", default=None),  # set where collectstatic runs (images)
         WHITENOISE_USE_FINDERS=True,  # admin assets served without a collectstatic step locally
         DATA_UPLOAD_MAX_MEMORY_SIZE=env.int("MAX_BODY_BYTES", default=1024 * 1024),
         REST_FRAMEWORK=_rest_framework(signs_tokens=signs_tokens, debug=debug),

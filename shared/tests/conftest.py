@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Queue
 
 from shared.messaging import relay, topology
+from shared.testing import BrokerObserver, wait_until
 from tests.celery_app import app as celery_app
 
 SHARED_DIR = Path(__file__).resolve().parents[1]
 SERVICE = "shared_tests"
-
-
-def wait_until(predicate, *, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 @pytest.fixture(scope="session")
@@ -54,56 +43,18 @@ def fresh_fast_path():
     relay._drop_producer()
 
 
-class Observer:
-    """An exclusive queue bound to an exchange: sees copies of what the broker routes there."""
-
-    def __init__(self, conn: Connection, exchange: Exchange, routing_keys: list[str]) -> None:
-        self.messages: list = []
-        self.queue = Queue(f"observer-{uuid.uuid4()}", exclusive=True, auto_delete=True)
-        channel = conn.channel()
-        bound = self.queue(channel)
-        bound.declare()
-        for key in routing_keys:
-            bound.bind_to(exchange=exchange.name, routing_key=key)
-        self.consumer = conn.Consumer(bound, callbacks=[self._on_message], accept=["json"])
-        self.consumer.consume()
-        self.conn = conn
-
-    def _on_message(self, body, message) -> None:
-        self.messages.append((message.headers, body))
-        message.ack()
-
-    def event_ids(self) -> list[str]:
-        return [body[0][0]["id"] for _headers, body in self.messages]
-
-    def drain(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError, OSError):
-                self.conn.drain_events(timeout=0.05)
-
-    def wait_for(self, count: int, *, timeout: float = 10.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            self.drain(0.1)
-        return self.event_ids()
-
-
 @pytest.fixture
 def observe(broker_url):
-    """`observe(["ledger.credited"])` -> an Observer on domain.events (or `exchange=`)."""
-    connections = []
+    """`observe(["ledger.credited"])` -> a BrokerObserver on domain.events (or `exchange=`)."""
+    observers: list[BrokerObserver] = []
 
     def make(routing_keys, exchange=topology.events_exchange):
-        conn = Connection(broker_url)
-        conn.connect()
-        connections.append(conn)
-        return Observer(conn, exchange, routing_keys)
+        observers.append(BrokerObserver(broker_url, exchange, routing_keys))
+        return observers[-1]
 
     yield make
-    for conn in connections:
-        with contextlib.suppress(Exception):
-            conn.close()
+    for observer in observers:
+        observer.close()
 
 
 class WorkerProcess:

@@ -11,7 +11,7 @@ os.environ.setdefault("EVENTS_DELIVERY_LIMIT", "2")
 os.environ.setdefault("EVENTS_HANDLER_ATTEMPTS", "1")
 os.environ.setdefault("OUTBOX_SWEEP_SECONDS", "0.5")
 
-from shared.settings import configure  # noqa: E402
+from shared.settings import configure
 
 configure(
     globals(),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from shared import context
 from shared.messaging import relay
+from shared.messaging.events import new_event
 from shared.messaging.models import InboxMessage, OutboxEvent
-from tests.conftest import wait_until
+from shared.testing import wait_until
 from tests.ledger.models import Account, Credit
 from tests.ledger.services import account_credit
 
@@ -120,7 +120,9 @@ def test_events_wait_while_the_broker_is_stopped_and_flow_when_it_returns(worker
 
     # No one intervenes: the worker's periodic sweep publishes, and the worker itself consumes it.
     wait_until(
-        lambda: Credit.objects.filter(event_id=event.id).exists(), timeout=60, message="event after broker returned"
+        lambda: Credit.objects.filter(event_id=event.id).exists(),
+        timeout=60,
+        message="event after broker returned",
     )
     assert OutboxEvent.objects.get(id=event.id).published_at is not None
     assert Credit.objects.filter(event_id=event.id).count() == 1
@@ -139,11 +141,7 @@ def test_sweep_publishes_rows_the_fast_path_never_saw(observe):
     observer = observe(["ledger.credited"])
     ids = []
     for amount in (1, 2, 3):
-        envelope = {
-            "id": str(uuid.uuid4()), "type": "ledger.credited", "version": 1, "occurred_at": "2026-01-01T00:00:00Z",
-            "source": "shared_tests", "correlation_id": None, "causation_id": None,
-            "data": {"account": "orphan", "amount": amount},
-        }  # fmt: skip
+        envelope = new_event("ledger.credited", {"account": "orphan", "amount": amount}).as_envelope()
         OutboxEvent.objects.create(id=envelope["id"], event_type="ledger.credited", envelope=envelope)
         ids.append(envelope["id"])
 

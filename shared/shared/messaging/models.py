@@ -28,7 +28,9 @@ class OutboxEvent(models.Model):
         indexes = [
             # The relay's only question: what is still unpublished, oldest first.
             models.Index(
-                fields=["created_at"], name="outbox_pending_idx", condition=models.Q(published_at__isnull=True)
+                fields=["created_at"],
+                name="outbox_pending_idx",
+                condition=models.Q(published_at__isnull=True),
             ),
         ]
 

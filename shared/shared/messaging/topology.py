@@ -91,5 +91,9 @@ def declare(connection, service: str, event_types: Iterable[str], delivery_limit
     channel = connection.default_channel
     for exchange in (unroutable_exchange, events_exchange, dead_letter_exchange):
         exchange(channel).declare()
-    for queue in (unroutable_queue, dead_letter_queue(service), *service_queues(service, event_types, delivery_limit)):
+    for queue in (
+        unroutable_queue,
+        dead_letter_queue(service),
+        *service_queues(service, event_types, delivery_limit),
+    ):
         queue(channel).declare()

@@ -8,7 +8,7 @@ def on_credited(event) -> None:
         account=event.data["account"],
         amount=event.data["amount"],
         event_id=event.id,
-        correlation_id=context.get_correlation_id(),
+        correlation_id=context.get_correlation_id() or "",
     )
 
 

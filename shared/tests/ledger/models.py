@@ -6,6 +6,9 @@ class Account(models.Model):
 
     name = models.CharField(max_length=50, unique=True)
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class Credit(models.Model):
     """The consumer's effect: one row per handled `ledger.credited` event."""
@@ -13,4 +16,7 @@ class Credit(models.Model):
     account = models.CharField(max_length=50)
     amount = models.IntegerField()
     event_id = models.UUIDField()
-    correlation_id = models.CharField(max_length=128, null=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.account} +{self.amount}"

@@ -1,0 +1,69 @@
+"""Helpers for tests that watch the real system: polling and broker observers.
+
+Kept in the package so that every service's tests and the cross-service tests use the same ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+
+from kombu import Connection, Exchange, Queue
+
+
+def wait_until(predicate, *, timeout: float = 15.0, interval: float = 0.05, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class BrokerObserver:
+    """An exclusive, auto-deleted queue bound to an exchange: receives copies of what is routed there.
+
+    Messages are Celery task messages whose first argument is the event envelope.
+    """
+
+    def __init__(self, broker_url: str, exchange: Exchange, routing_keys: list[str]) -> None:
+        self.messages: list[tuple[dict, object]] = []
+        self.connection = Connection(broker_url)
+        self.connection.connect()
+        queue = Queue(f"observer-{uuid.uuid4()}", exclusive=True, auto_delete=True)(self.connection.channel())
+        queue.declare()
+        for key in routing_keys:
+            queue.bind_to(exchange=exchange.name, routing_key=key)
+        self.consumer = self.connection.Consumer(queue, callbacks=[self._on_message], accept=["json"])
+        self.consumer.consume()
+
+    def _on_message(self, body, message) -> None:
+        self.messages.append((message.headers, body))
+        message.ack()
+
+    def envelopes(self) -> list[dict]:
+        return [body[0][0] for _headers, body in self.messages]
+
+    def event_ids(self) -> list[str]:
+        return [envelope["id"] for envelope in self.envelopes()]
+
+    def drain(self, seconds: float) -> None:
+        """Receive whatever arrives during the next `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError, OSError):
+                self.connection.drain_events(timeout=0.05)
+
+    def wait_for(self, count: int, *, timeout: float = 10.0) -> list[str]:
+        """Receive until `count` messages arrived (or the timeout); returns the event ids seen."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            self.drain(0.1)
+        return self.event_ids()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.close()

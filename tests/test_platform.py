@@ -1,0 +1,99 @@
+"""The platform as a developer runs it: manage_all.py up, supervised processes, identity over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import uuid
+
+import jwt
+import pytest
+
+from shared.messaging import topology
+from shared.testing import BrokerObserver, wait_until
+
+
+def _pid(platform, program: str) -> int | None:
+    status = platform.manage_all("status")
+    match = re.search(rf"^{re.escape(program)}\s+RUNNING\s+pid (\d+)", status.stdout, re.MULTILINE)
+    return int(match[1]) if match else None
+
+
+def test_every_service_reports_healthy(platform, http):
+    for service in platform.ports:
+        answer = http.get(platform.url(service, "/health/ready"), timeout=5).json()
+        assert answer["status"] == "healthy", answer
+        assert {name: check["status"] for name, check in answer["checks"].items()} == {
+            "database": "up", "broker": "up", "cache": "up",
+        }  # fmt: skip
+
+
+def test_up_twice_is_harmless(platform, http):
+    pid_before = _pid(platform, "identity-web")
+    again = platform.manage_all("up", "--no-install")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _pid(platform, "identity-web") == pid_before  # nothing was restarted
+    assert http.get(platform.url("identity", "/health/ready"), timeout=5).json()["status"] == "healthy"
+
+
+def test_demo_logins_are_printed_and_work(platform, http):
+    output = platform.manage_all("up", "--no-install").stdout
+    assert "staff@example.com" in output and "customer@example.com" in output
+    answer = http.post(
+        platform.url("identity", "/api/v1/auth/token/"),
+        json={"email": "staff@example.com", "password": "staff-demo-pass-1"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert jwt.decode(answer.json()["access"], options={"verify_signature": False})["is_staff"] is True
+
+
+def test_registration_over_http_publishes_user_registered_through_the_outbox(platform, http):
+    observer = BrokerObserver(platform.broker_url, topology.events_exchange, ["user.registered"])
+    try:
+        email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+        answer = http.post(
+            platform.url("identity", "/api/v1/auth/register/"),
+            json={"email": email, "password": "a-long-enough-pass-42", "full_name": "End To End"},
+            headers={"X-Request-ID": "e2e-registration"},
+            timeout=10,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.headers["X-Request-ID"] == "e2e-registration"
+        observer.wait_for(1)
+        (envelope,) = observer.envelopes()
+        assert envelope["type"] == "user.registered" and envelope["source"] == "identity"
+        assert envelope["data"]["user_id"] == answer.json()["id"]
+        assert envelope["correlation_id"] == "e2e-registration"
+    finally:
+        observer.close()
+
+
+def test_tokens_verify_against_the_published_jwks(platform, http):
+    tokens = http.post(
+        platform.url("identity", "/api/v1/auth/token/"),
+        json={"email": "customer@example.com", "password": "customer-demo-pass-1"},
+        timeout=10,
+    ).json()
+    keys = http.get(platform.url("identity", "/.well-known/jwks.json"), timeout=5).json()["keys"]
+    claims = jwt.decode(
+        tokens["access"], jwt.PyJWK(keys[0]).key, algorithms=["RS256"], options={"verify_iss": False}
+    )
+    assert claims["email"] == "customer@example.com" and claims["roles"] == ["customer"]
+
+
+@pytest.mark.parametrize("program", ["identity-worker", "identity-web"])
+def test_a_killed_process_is_restarted_by_the_supervisor(platform, http, program):
+    pid = wait_until(lambda: _pid(platform, program), timeout=30, message=f"{program} running")
+    os.kill(pid, signal.SIGKILL)
+
+    new_pid = wait_until(
+        lambda: (p := _pid(platform, program)) and p != pid and p, timeout=60, message=f"{program} restarted"
+    )
+    assert new_pid != pid
+    wait_until(
+        lambda: http.get(platform.url("identity", "/health/ready"), timeout=5).status_code == 200,
+        timeout=60,
+        message="identity healthy again",
+    )
