@@ -14,11 +14,13 @@ A service's `config/settings.py` names itself and what is its own:
 Nothing exists only in "production": integrations switch on from the environment. Variables:
 DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
 JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, EVENTS_DELIVERY_LIMIT,
-EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT.
+EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, <SERVICE>_URL (each service's base URL),
+EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL.
 """
 
 from __future__ import annotations
 
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -82,6 +84,18 @@ _PASSWORD_VALIDATORS = [
         "NumericPasswordValidator",
     )
 ]
+
+
+def _service_urls(env: environ.Env) -> dict[str, str]:
+    """Base URL of every service (and the payment provider), `<NAME>_URL` or topology.toml's port."""
+    topology_file = jwt_keys.REPO_ROOT / "topology.toml"
+    topology = tomllib.loads(topology_file.read_text()) if topology_file.exists() else {}
+    ports = {name: table["port"] for name, table in topology.get("services", {}).items()}
+    ports.update({name: table["port"] for name, table in topology.get("sandbox", {}).items()})
+    return {
+        name: env.str(f"{name.upper()}_URL", default=f"http://127.0.0.1:{port}")
+        for name, port in ports.items()
+    }
 
 
 def _database(env: environ.Env, service: str) -> dict:
@@ -233,6 +247,12 @@ def configure(
             level=env.str("LOG_LEVEL", default="INFO"),
             json=env.str("LOG_FORMAT", default="json") == "json",
         ),
+        SERVICE_URLS=_service_urls(env),
+        EMAIL_BACKEND=env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"),
+        EMAIL_FILE_PATH=env.str("EMAIL_FILE_PATH", default=str(jwt_keys.REPO_ROOT / "var" / "mail")),
+        EMAIL_HOST=env.str("EMAIL_HOST", default="localhost"),
+        EMAIL_PORT=env.int("EMAIL_PORT", default=25),
+        DEFAULT_FROM_EMAIL=env.str("DEFAULT_FROM_EMAIL", default="Order platform <no-reply@example.com>"),
         EVENT_SUBSCRIPTIONS=subscriptions,
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),

@@ -67,3 +67,29 @@ class BrokerObserver:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.connection.close()
+
+
+def access_token(
+    *, user_id: str, email: str = "user@example.com", is_staff: bool = False, lifetime_seconds: int = 300
+) -> str:
+    """A token exactly like identity issues, signed with the local private key: for services' tests."""
+    import environ
+    import jwt
+    from django.conf import settings
+
+    from shared import jwt_keys
+
+    keys = jwt_keys.load_key_pair(environ.Env(), signs=True)
+    now = int(time.time())
+    claims = {
+        "token_type": "access",
+        "exp": now + lifetime_seconds,
+        "iat": now,
+        "jti": uuid.uuid4().hex,
+        "user_id": str(user_id),
+        "email": email,
+        "is_staff": is_staff,
+        "roles": ["staff"] if is_staff else ["customer"],
+        "iss": settings.SIMPLE_JWT["ISSUER"],
+    }
+    return jwt.encode(claims, keys.private_pem, algorithm="RS256")

@@ -7,6 +7,7 @@ new version that consumers accept side by side with the old one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.db import transaction
 
 from shared import context
+
+logger = logging.getLogger(__name__)
 
 ENVELOPE_FIELDS = ("id", "type", "version", "occurred_at", "source", "correlation_id", "causation_id", "data")
 
@@ -87,3 +90,22 @@ def publish_event(event_type: str, data: dict, *, version: int = 1) -> Event:
     )
     transaction.on_commit(partial(relay.publish_after_commit, event.id))
     return event
+
+
+def run_task_after_commit(task, *args, **kwargs) -> None:
+    """Queue a local Celery task once the current transaction commits.
+
+    For work a service does after a state change (a charge, an e-mail). It never raises into the
+    caller: if the broker is unreachable the task is not queued, so every such piece of work must
+    also be recorded as a row that a periodic sweep picks up (design rule 4).
+    """
+
+    def send() -> None:
+        try:
+            task.apply_async(args=args, kwargs=kwargs, retry=False)
+        except Exception:
+            logger.warning(
+                "task not queued; its sweep will do the work", extra={"task": task.name}, exc_info=True
+            )
+
+    transaction.on_commit(send)
