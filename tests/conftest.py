@@ -22,15 +22,34 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = "e2e"
 PORT_OFFSET = 1000
 
+# Saga deadlines short enough to watch them pass in a test, in the order the design needs:
+# the payment deadline falls before the reservation expires.
+SAGA_TIMINGS = {
+    "RESERVATION_TTL_SECONDS": "12",
+    "RESERVATION_SWEEP_SECONDS": "1",
+    "PAYMENT_DEADLINE_SECONDS": "6",
+    "PAYMENT_SWEEP_SECONDS": "0.5",
+    "PROVIDER_TIMEOUT_SECONDS": "1",
+    "PROVIDER_BREAKER_RESET_SECONDS": "2",
+    "OUTBOX_SWEEP_SECONDS": "1",
+    "NOTIFICATION_SWEEP_SECONDS": "2",
+}
+
 
 @dataclass(frozen=True)
 class RunningPlatform:
     env: dict
     ports: dict[str, int]
     broker_url: str
+    redis_url: str
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def supervisorctl(self, *args: str) -> subprocess.CompletedProcess:
+        conf = ROOT / "var" / INSTANCE / "supervisord.conf"
+        command = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
     def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -45,12 +64,20 @@ def _broker_url_for(vhost: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{vhost}", "", ""))
 
 
+def _redis_url_for_instance() -> str:
+    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return urlunsplit((parts.scheme, parts.netloc, "/1", "", ""))  # manage_all.py's non-dev Redis db
+
+
 @pytest.fixture(scope="session")
 def platform() -> RunningPlatform:
     topology = tomllib.loads((ROOT / "topology.toml").read_text())
-    ports = {name: table["port"] + PORT_OFFSET for name, table in topology["services"].items()}
-    env = {**os.environ, "PLATFORM_INSTANCE": INSTANCE}
-    running = RunningPlatform(env=env, ports=ports, broker_url=_broker_url_for(INSTANCE))
+    tables = {**topology["services"], **topology.get("sandbox", {})}
+    ports = {name: table["port"] + PORT_OFFSET for name, table in tables.items()}
+    env = {**os.environ, **SAGA_TIMINGS, "PLATFORM_INSTANCE": INSTANCE}
+    running = RunningPlatform(
+        env=env, ports=ports, broker_url=_broker_url_for(INSTANCE), redis_url=_redis_url_for_instance()
+    )
     started = running.manage_all("up", "--no-install")
     assert started.returncode == 0, f"manage_all.py up failed:\n{started.stdout}\n{started.stderr}"
     yield running

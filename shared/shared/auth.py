@@ -3,7 +3,9 @@
 Deactivating a user must stop their tokens everywhere, not only at identity. identity records the
 deactivation time in Redis (`auth:revoked:<user_id>`, kept as long as an access token lives) and every
 service refuses tokens issued before it. If Redis cannot be asked, the check fails open: access tokens
-live minutes and a cache outage must not log everybody out.
+live minutes and a cache outage must not log everybody out. The entry is kept on reactivation, so
+the tokens issued before a deactivation never come back; tokens are compared at one-second resolution
+(`iat` is whole seconds), so only a token minted in the very second of the deactivation is refused too.
 """
 
 from __future__ import annotations

@@ -68,26 +68,25 @@ _DRF_CODES = {
 }
 
 
-def _flatten(detail) -> str | dict | list:
-    """Turn DRF's nested ErrorDetail structures into plain strings, lists and dicts."""
+def field_messages(detail) -> dict | list:
+    """Error details in one shape: a field maps to a list of messages, nested fields to nested shapes."""
     if isinstance(detail, dict):
-        return {key: _flatten(value) for key, value in detail.items()}
-    if isinstance(detail, list):
-        flat = [_flatten(item) for item in detail]
-        return flat[0] if len(flat) == 1 and isinstance(flat[0], str) else flat
-    return str(detail)
+        return {str(key): field_messages(value) for key, value in detail.items()}
+    if isinstance(detail, list | tuple):
+        if all(not isinstance(item, dict | list | tuple) for item in detail):
+            return [str(item) for item in detail]
+        return [field_messages(item) for item in detail]
+    return [str(detail)]
 
 
 def _validation_response(exc: exceptions.ValidationError, response: Response) -> Response:
     detail = exc.detail
     if isinstance(detail, dict):
         non_field = detail.get("non_field_errors")
-        fields = {key: _flatten(value) for key, value in detail.items() if key != "non_field_errors"}
-        message = _flatten(non_field) if non_field else "The request has invalid fields."
+        fields = {key: field_messages(value) for key, value in detail.items() if key != "non_field_errors"}
+        message = " ".join(field_messages(non_field)) if non_field else "The request has invalid fields."
     else:
-        fields, message = {}, _flatten(detail)
-    if not isinstance(message, str):
-        message = "; ".join(str(item) for item in message)
+        fields, message = {}, " ".join(str(item) for item in field_messages(detail))
     response.data = error_body("validation_error", message, fields)
     return response
 
@@ -95,7 +94,7 @@ def _validation_response(exc: exceptions.ValidationError, response: Response) ->
 def exception_handler(exc, context):
     """DRF `EXCEPTION_HANDLER`: every handled error in the contract's shape."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        return Response(error_body(exc.code, exc.message, field_messages(exc.fields)), status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -108,10 +107,12 @@ def exception_handler(exc, context):
         return _validation_response(exc, response)
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)
     code = code or getattr(exc, "default_code", "error")
-    detail = exc.detail if isinstance(exc.detail, str) else _flatten(exc.detail)
+    detail = exc.detail
     if isinstance(detail, dict):  # simplejwt puts {"detail", "code", "messages"} here
         code = str(detail.get("code") or code)
         detail = detail.get("detail", "The request was refused.")
+    elif isinstance(detail, list):
+        detail = " ".join(str(item) for item in detail)
     response.data = error_body(code, str(detail))
     return response
 

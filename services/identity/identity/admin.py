@@ -18,7 +18,9 @@ class UserAdmin(DjangoUserAdmin):
         ("Access", {"fields": ("is_active", "deactivated_at", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("date_joined", "last_login")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
+    )
     actions = ["deactivate", "reactivate"]
 
     @admin.action(description="Deactivate selected users (their tokens stop working)")

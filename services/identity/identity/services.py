@@ -38,7 +38,9 @@ def user_register(*, email: str, password: str, full_name: str, is_staff: bool =
     try:
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:
-        raise DomainError("The request has invalid fields.", code="validation_error", fields={"password": exc.messages}) from exc
+        raise DomainError(
+            "The request has invalid fields.", code="validation_error", fields={"password": exc.messages}
+        ) from exc
     if User.objects.filter(email__iexact=email).exists():
         raise _email_taken()
     try:
@@ -48,7 +50,12 @@ def user_register(*, email: str, password: str, full_name: str, is_staff: bool =
             )
             publish_event(
                 "user.registered",
-                {"user_id": str(user.id), "email": user.email, "full_name": user.full_name, "roles": user.roles},
+                {
+                    "user_id": str(user.id),
+                    "email": user.email,
+                    "full_name": user.full_name,
+                    "roles": user.roles,
+                },
             )
     except IntegrityError as exc:  # a concurrent registration won the race for this e-mail
         raise _email_taken() from exc
@@ -80,7 +87,9 @@ def _blacklist_refresh_tokens(user: User) -> None:
 def _revoke_access_tokens(user: User) -> None:
     """Access tokens are verified without identity; the shared revocation list stops them everywhere."""
     lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
-    revoke_user_tokens(user_id=str(user.pk), at=int(time.time()), ttl_seconds=int(lifetime.total_seconds()) + 60)
+    revoke_user_tokens(
+        user_id=str(user.pk), at=int(time.time()), ttl_seconds=int(lifetime.total_seconds()) + 60
+    )
     logger.info("user deactivated; tokens revoked", extra={"user_id": str(user.pk)})
 
 

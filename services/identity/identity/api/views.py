@@ -6,6 +6,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from identity import selectors, services
@@ -41,11 +42,18 @@ class LogoutApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    def get_authenticate_header(self, request):
+        # Like simplejwt's token views: an invalid refresh token is a 401 (DRF turns it into 403 without).
+        return 'Bearer realm="api"'
+
     @extend_schema(request=LogoutSerializer, responses={204: None})
     def post(self, request):
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.token_revoke(refresh=serializer.validated_data["refresh"])
+        try:
+            services.token_revoke(refresh=serializer.validated_data["refresh"])
+        except TokenError as exc:  # garbage, expired, already blacklisted or not a refresh token
+            raise InvalidToken(exc.args[0]) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
