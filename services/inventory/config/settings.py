@@ -1,0 +1,32 @@
+"""inventory: stock per product, reservations with expiry, and the staff's audited adjustments."""
+
+import environ
+
+from shared.settings import configure
+
+_env = environ.Env()
+
+# How long a reservation waits for the payment before it is announced as expired.
+RESERVATION_TTL_SECONDS = _env.int("RESERVATION_TTL_SECONDS", default=900)
+# How often beat sweeps held reservations past their deadline (a cheap indexed query).
+RESERVATION_SWEEP_SECONDS = _env.float("RESERVATION_SWEEP_SECONDS", default=1.0)
+
+configure(
+    globals(),
+    service="inventory",
+    apps=["inventory"],
+    subscriptions={
+        "product.created": "inventory.handlers.on_product_created",
+        "product.deleted": "inventory.handlers.on_product_deleted",
+        "order.created": "inventory.handlers.on_order_created",
+        "order.confirmed": "inventory.handlers.on_order_confirmed",
+        "order.cancelled": "inventory.handlers.on_order_cancelled",
+        "payment.failed": "inventory.handlers.on_payment_failed",
+    },
+    beat_schedule={
+        "reservations-expire": {
+            "task": "inventory.reservations_expire",
+            "schedule": RESERVATION_SWEEP_SECONDS,
+        },
+    },
+)

@@ -1,0 +1,60 @@
+"""Helpers for inventory's tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from rest_framework.test import APIClient
+
+from inventory.models import Stock
+from shared.messaging.models import OutboxEvent
+
+
+def bearer_client(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The contract's error shape, with the expected status and code. Returns the `error` object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def line(product_id, quantity: int) -> dict:
+    return {"product_id": str(product_id), "quantity": quantity}
+
+
+def order_created_data(order_id=None, lines=(), **overrides) -> dict:
+    """`order.created` data as docs/saga.md defines it."""
+    data = {
+        "order_id": str(order_id or uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
+        "customer_email": "carla@example.com",
+        "lines": [{**item, "name": "Widget", "unit_price": "12.50"} for item in lines],
+        "total": "25.00",
+        "currency": "USD",
+        "payment_token": "tok_visa",
+    }
+    data.update(overrides)
+    return data
+
+
+def published(event_type: str | None = None) -> list[dict]:
+    """Data of the events written to the outbox, oldest first (optionally of one type)."""
+    events = OutboxEvent.objects.order_by("created_at")
+    if event_type:
+        events = events.filter(event_type=event_type)
+    return [event.envelope["data"] for event in events]
+
+
+def counts(stock: Stock) -> tuple[int, int, int]:
+    """(on_hand, reserved, sold), fresh from the database."""
+    stock.refresh_from_db()
+    return stock.on_hand, stock.reserved, stock.sold
