@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.permissions import BasePermission
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
@@ -60,3 +61,13 @@ class IsStaff(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and getattr(user, "is_staff", False))
+
+
+class RevocationCheckedJWTScheme(OpenApiAuthenticationExtension):
+    """Tells drf-spectacular that every service's API takes identity's Bearer JWT."""
+
+    target_class = RevocationCheckedJWTAuthentication
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256, from identity)"}

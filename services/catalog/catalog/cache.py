@@ -1,0 +1,100 @@
+"""The read cache of product responses, invalidated by a catalog version number.
+
+Every cache key contains the current catalog version; every product write bumps it, so all cached
+lists and details become unreachable at once (they then expire on their own after
+CATALOG_CACHE_SECONDS). A reader reads the version *before* it queries the database, so data it
+caches is never older than the version in its key.
+
+A write bumps the version twice: inside its transaction (the writer's next read, even before
+commit, misses the cache) and again right after commit (a reader that ran between the first bump and
+the commit may have cached the old rows under the new version; the second bump orphans them).
+
+Redis is an optimisation, not a dependency: if it cannot be reached, reads go to the database and the
+cache stands back for a few seconds so that requests do not each wait for a connection timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "products:version"
+_OUTAGE_BACKOFF_SECONDS = 5.0
+_cache_down_until = 0.0
+
+
+def _cache_available() -> bool:
+    return time.monotonic() >= _cache_down_until
+
+
+def _cache_failed(operation: str) -> None:
+    global _cache_down_until
+    _cache_down_until = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
+    logger.warning(
+        "product cache unavailable; using the database", extra={"operation": operation}, exc_info=True
+    )
+
+
+def catalog_version() -> int | None:
+    """The current version, created if missing; None if the cache cannot be reached."""
+    if not _cache_available():
+        return None
+    try:
+        version = cache.get(VERSION_KEY)
+        if version is None:
+            # Start from the clock, not 1: entries cached under an older run's numbers must not match.
+            cache.add(VERSION_KEY, time.time_ns(), timeout=None)
+            version = cache.get(VERSION_KEY)
+    except Exception:
+        _cache_failed("version")
+        return None
+    return version
+
+
+def _bump() -> None:
+    if not _cache_available():
+        return
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:  # no version yet: nothing cached can be current either
+        cache.add(VERSION_KEY, time.time_ns(), timeout=None)
+    except Exception:
+        _cache_failed("bump")
+
+
+def invalidate_products() -> None:
+    """Make every cached product response stale, now and again once the current transaction commits."""
+    _bump()
+    transaction.on_commit(_bump)
+
+
+def cached(key: str, compute: Callable[[], dict]) -> tuple[dict, bool]:
+    """`compute()`'s result, from the cache when it holds one for the current version.
+
+    Returns `(data, hit)`. Exceptions from `compute` propagate and nothing is cached.
+    """
+    version = catalog_version()
+    if version is None:
+        return compute(), False
+    versioned_key = f"products:{version}:{hashlib.sha256(key.encode()).hexdigest()}"
+    try:
+        data = cache.get(versioned_key)
+    except Exception:
+        _cache_failed("get")
+        return compute(), False
+    if data is not None:
+        return data, True
+    data = compute()
+    try:
+        cache.set(versioned_key, data, timeout=settings.CATALOG_CACHE_SECONDS)
+    except Exception:
+        _cache_failed("set")
+    return data, False
