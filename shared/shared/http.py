@@ -132,13 +132,19 @@ class ServiceClient:
         return response
 
 
-_clients: dict[str, ServiceClient] = {}
+_clients: dict[tuple[str, str], ServiceClient] = {}
 
 
 def service_client(name: str, base_url: str, **options) -> ServiceClient:
     """The process-wide client for a downstream, its breaker state shared through the service's Redis."""
-    if name not in _clients:
+    key = (name, base_url)
+    if key not in _clients:
         from django_redis import get_redis_connection
 
-        _clients[name] = ServiceClient(name, base_url, redis=get_redis_connection("default"), **options)
-    return _clients[name]
+        _clients[key] = ServiceClient(name, base_url, redis=get_redis_connection("default"), **options)
+    return _clients[key]
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (tests that point a downstream somewhere new between cases)."""
+    _clients.clear()

@@ -6,6 +6,7 @@ Kept in the package so that every service's tests and the cross-service tests us
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 
@@ -73,13 +74,9 @@ def access_token(
     *, user_id: str, email: str = "user@example.com", is_staff: bool = False, lifetime_seconds: int = 300
 ) -> str:
     """A token exactly like identity issues, signed with the local private key: for services' tests."""
-    import environ
     import jwt
     from django.conf import settings
 
-    from shared import jwt_keys
-
-    keys = jwt_keys.load_key_pair(environ.Env(), signs=True)
     now = int(time.time())
     claims = {
         "token_type": "access",
@@ -92,4 +89,16 @@ def access_token(
         "roles": ["staff"] if is_staff else ["customer"],
         "iss": settings.SIMPLE_JWT["ISSUER"],
     }
-    return jwt.encode(claims, keys.private_pem, algorithm="RS256")
+    return jwt.encode(claims, _signing_key(), algorithm="RS256")
+
+
+@functools.cache
+def _signing_key():
+    """The local private key, parsed once per test process (parsing RSA keys is slow)."""
+    import environ
+    from cryptography.hazmat.primitives import serialization
+
+    from shared import jwt_keys
+
+    pem = jwt_keys.load_key_pair(environ.Env(), signs=True).private_pem
+    return serialization.load_pem_private_key(pem.encode(), password=None)

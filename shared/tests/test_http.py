@@ -62,7 +62,11 @@ def downstream():
 
 @pytest.fixture
 def redis_client():
-    return redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    yield client
+    for pattern in ("breaker:test-*", "breaker:shared-*", "breaker:corr-*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
 
 
 def make_client(downstream, redis_client, name=None, **options) -> ServiceClient:

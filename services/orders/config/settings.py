@@ -1,0 +1,34 @@
+"""orders: carts (Redis), orders and their status (the saga's authority), the product read model."""
+
+import environ
+
+from shared.settings import configure
+
+env = environ.Env()
+
+configure(
+    globals(),
+    service="orders",
+    apps=["orders"],
+    subscriptions={
+        "product.created": "orders.handlers.on_product_changed",
+        "product.updated": "orders.handlers.on_product_changed",
+        "product.deleted": "orders.handlers.on_product_deleted",
+        "inventory.reserved": "orders.handlers.on_inventory_reserved",
+        "inventory.reservation_failed": "orders.handlers.on_inventory_reservation_failed",
+        "inventory.reservation_expired": "orders.handlers.on_inventory_reservation_expired",
+        "payment.succeeded": "orders.handlers.on_payment_succeeded",
+        "payment.failed": "orders.handlers.on_payment_failed",
+        "payment.refunded": "orders.handlers.on_payment_refunded",
+    },
+    beat_schedule={"idempotency-purge": {"task": "orders.idempotency_purge", "schedule": 3600.0}},
+)
+
+# Order.status_reason and the history's reason share one choice set: one name in the OpenAPI schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"StatusReasonEnum": "orders.models.StatusReason"}  # noqa: F821
+
+CART_TTL_SECONDS = env.int("CART_TTL_SECONDS", default=7 * 24 * 3600)
+# Stripe keeps idempotency keys for 24 hours; older records are purged and the key may be reused.
+IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
+# An in-flight record older than this belongs to a request that died; a retry may take it over.
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=60)

@@ -1,0 +1,148 @@
+"""orders' REST API: thin views over selectors and services."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders import selectors, services
+from orders.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from orders.api.idempotency import idempotent_response
+from orders.api.serializers import (
+    CartItemSerializer,
+    CartSerializer,
+    OrderCreateSerializer,
+    OrderSerializer,
+    PaymentDetailsSerializer,
+)
+from orders.models import OrderStatus
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe placement: the same key and body replay the first response (kept 24 h).",
+)
+
+
+def _user_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(request.user.id))
+    except ValueError as exc:
+        raise AuthenticationFailed("The token does not name a user.") from exc
+
+
+def _is_staff(request: Request) -> bool:
+    return bool(getattr(request.user, "is_staff", False))
+
+
+def _customer_email(request: Request) -> str:
+    return str(request.auth.get("email", "") or "")
+
+
+def _placed(order) -> Response:
+    return Response(OrderSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OrderListCreateApi(ListAPIView):
+    serializer_class = OrderSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=OrderStatus.values)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        status_filter = self.request.query_params.get("status") or None
+        if status_filter is not None and status_filter not in OrderStatus.values:
+            raise ValidationError({"status": f"One of {', '.join(OrderStatus.values)}."})
+        return selectors.order_list(
+            user_id=_user_id(self.request), is_staff=_is_staff(self.request), status=status_filter
+        )
+
+    @extend_schema(
+        request=OrderCreateSerializer, responses={202: OrderSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
+    def post(self, request):
+        return idempotent_response(request, user_id=_user_id(request), handler=lambda: self._place(request))
+
+    def _place(self, request) -> Response:
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        order = services.order_create(
+            user_id=_user_id(request),
+            customer_email=_customer_email(request),
+            lines=[services.LineRequest(**line) for line in data["items"]],
+            payment_token=data["payment_token"],
+            shipping_address=data["shipping_address"],
+        )
+        return _placed(order)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderSerializer)
+    def get(self, request, order_id):
+        order = selectors.order_get(order_id=order_id, user_id=_user_id(request), is_staff=_is_staff(request))
+        return Response(OrderSerializer(order).data)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, responses={202: OrderSerializer})
+    def post(self, request, order_id):
+        order = selectors.order_get(order_id=order_id, user_id=_user_id(request), is_staff=_is_staff(request))
+        services.order_cancel(order_id=order.id)
+        order = selectors.order_get(order_id=order.id, user_id=_user_id(request), is_staff=_is_staff(request))
+        return Response(OrderSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CartApi(APIView):
+    @extend_schema(responses=CartSerializer)
+    def get(self, request):
+        return Response(CartSerializer(selectors.cart_get(user_id=_user_id(request))).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request):
+        services.cart_clear(user_id=_user_id(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CartItemsApi(APIView):
+    @extend_schema(request=CartItemSerializer, responses=CartSerializer)
+    def post(self, request):
+        serializer = CartItemSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cart = services.cart_set_item(user_id=_user_id(request), **serializer.validated_data)
+        return Response(CartSerializer(cart).data)
+
+
+class CartItemApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, product_id):
+        services.cart_remove_item(user_id=_user_id(request), product_id=product_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CartCheckoutApi(APIView):
+    @extend_schema(
+        request=PaymentDetailsSerializer, responses={202: OrderSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
+    def post(self, request):
+        return idempotent_response(
+            request, user_id=_user_id(request), handler=lambda: self._checkout(request)
+        )
+
+    def _checkout(self, request) -> Response:
+        serializer = PaymentDetailsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = services.cart_checkout(
+            user_id=_user_id(request), customer_email=_customer_email(request), **serializer.validated_data
+        )
+        return _placed(order)
