@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 
-from shared.messaging import relay
+from shared.messaging import deadletters, relay
 from shared.messaging.models import InboxMessage, OutboxEvent
 
 
@@ -33,3 +33,6 @@ class InboxMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+deadletters.install_admin(admin.site)

@@ -1,0 +1,86 @@
+"""Helpers for notifications' tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.mail.backends.base import BaseEmailBackend
+from rest_framework.test import APIClient
+
+from shared.messaging.events import Event, new_event
+from shared.testing import access_token
+
+NOTIFICATIONS_URL = "/api/v1/notifications/"
+HANDLERS = "notifications.handlers"
+
+# Event type -> (handler name, notification kind)
+SUBSCRIBED = {
+    "user.registered": ("on_user_registered", "welcome"),
+    "order.confirmed": ("on_order_confirmed", "order_confirmed"),
+    "order.cancelled": ("on_order_cancelled", "order_cancelled"),
+    "order.rejected": ("on_order_rejected", "order_rejected"),
+    "payment.refunded": ("on_payment_refunded", "payment_refunded"),
+}
+
+LINES = [
+    {"product_id": str(uuid.UUID(int=1)), "name": "Blue mug", "unit_price": "12.50", "quantity": 2},
+    {"product_id": str(uuid.UUID(int=2)), "name": "Tea towel", "unit_price": "5.00", "quantity": 1},
+]
+
+
+def event_data(event_type: str, *, user_id: str, email: str, order_id: str | None = None) -> dict:
+    """A payload exactly as docs/saga.md describes it for `event_type`."""
+    order_id = order_id or str(uuid.uuid4())
+    payloads = {
+        "user.registered": {
+            "user_id": user_id, "email": email, "full_name": "Ada Lovelace", "roles": ["customer"],
+        },
+        "order.confirmed": {
+            "order_id": order_id, "user_id": user_id, "customer_email": email, "total": "30.00",
+            "currency": "USD", "lines": LINES,
+        },
+        "order.cancelled": {
+            "order_id": order_id, "user_id": user_id, "customer_email": email, "reason": "customer_cancelled",
+            "previous_status": "confirmed", "total": "30.00", "currency": "USD", "lines": LINES,
+        },
+        "order.rejected": {
+            "order_id": order_id, "user_id": user_id, "customer_email": email, "reason": "out_of_stock",
+        },
+        "payment.refunded": {
+            "order_id": order_id, "payment_id": str(uuid.uuid4()), "amount": "30.00", "currency": "USD",
+            "user_id": user_id, "customer_email": email,
+        },
+    }  # fmt: skip
+    return payloads[event_type]
+
+
+def make_event(
+    event_type: str, *, user_id: str | None = None, email: str = "ada@example.com", **data
+) -> Event:
+    payload = event_data(event_type, user_id=user_id or str(uuid.uuid4()), email=email)
+    payload.update(data)
+    return new_event(event_type, payload)
+
+
+def bearer_client(*, user_id: str, is_staff: bool = False) -> APIClient:
+    client = APIClient()
+    token = access_token(user_id=user_id, email="someone@example.com", is_staff=is_staff)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The contract's error shape, with the expected status and code. Returns the `error` object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+class FailingEmailBackend(BaseEmailBackend):
+    """Stands in for a mail server that refuses the connection."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("mail server unreachable")
