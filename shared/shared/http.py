@@ -33,10 +33,12 @@ class TransientError(Exception):
 class DownstreamUnavailable(Exception):
     """The downstream could not be used: its circuit is open, or it kept failing."""
 
-    def __init__(self, downstream: str, reason: str) -> None:
+    def __init__(self, downstream: str, reason: str, *, circuit_open: bool = False) -> None:
         super().__init__(f"{downstream} is unavailable: {reason}")
         self.downstream = downstream
         self.reason = reason
+        # True when the request never left this process (so it cannot have had any effect downstream).
+        self.circuit_open = circuit_open
 
 
 class _BreakerLog(pybreaker.CircuitBreakerListener):
@@ -94,11 +96,14 @@ class ServiceClient:
         try:
             return self.breaker.call(self._send_with_retries, method.upper(), path, kwargs)
         except (pybreaker.CircuitBreakerError, TransientError) as exc:
-            reason = "circuit open" if isinstance(exc, pybreaker.CircuitBreakerError) else str(exc)
+            # pybreaker raises CircuitBreakerError both when refusing a call (nothing sent) and when the
+            # failing call that trips it ends (sent; the transport error is then its __context__).
+            circuit_open = isinstance(exc, pybreaker.CircuitBreakerError) and exc.__context__ is None
+            reason = "circuit open" if circuit_open else str(exc.__context__ or exc)
             if fallback is not None:
                 logger.warning("using fallback", extra={"downstream": self.name, "reason": reason})
                 return fallback(exc)
-            raise DownstreamUnavailable(self.name, reason) from exc
+            raise DownstreamUnavailable(self.name, reason, circuit_open=circuit_open) from exc
 
     def get(self, path: str, **kwargs):
         return self.request("GET", path, **kwargs)

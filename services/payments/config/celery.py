@@ -1,0 +1,3 @@
+from shared.celery import create_app
+
+app = create_app("payments")
