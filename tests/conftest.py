@@ -31,6 +31,7 @@ SAGA_TIMINGS = {
     "PAYMENT_SWEEP_SECONDS": "0.5",
     "PROVIDER_TIMEOUT_SECONDS": "1",
     "PROVIDER_BREAKER_RESET_SECONDS": "2",
+    "PROVIDER_BREAKER_FAIL_MAX": "2",
     "OUTBOX_SWEEP_SECONDS": "1",
     "NOTIFICATION_SWEEP_SECONDS": "2",
 }
@@ -40,6 +41,7 @@ SAGA_TIMINGS = {
 class RunningPlatform:
     env: dict
     ports: dict[str, int]
+    services: tuple[str, ...]
     broker_url: str
     redis_url: str
 
@@ -76,7 +78,11 @@ def platform() -> RunningPlatform:
     ports = {name: table["port"] + PORT_OFFSET for name, table in tables.items()}
     env = {**os.environ, **SAGA_TIMINGS, "PLATFORM_INSTANCE": INSTANCE}
     running = RunningPlatform(
-        env=env, ports=ports, broker_url=_broker_url_for(INSTANCE), redis_url=_redis_url_for_instance()
+        env=env,
+        ports=ports,
+        services=tuple(topology["services"]),
+        broker_url=_broker_url_for(INSTANCE),
+        redis_url=_redis_url_for_instance(),
     )
     started = running.manage_all("up", "--no-install")
     assert started.returncode == 0, f"manage_all.py up failed:\n{started.stdout}\n{started.stderr}"

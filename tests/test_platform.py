@@ -21,7 +21,7 @@ def _pid(platform, program: str) -> int | None:
 
 
 def test_every_service_reports_healthy(platform, http):
-    for service in platform.ports:
+    for service in platform.services:
         answer = http.get(platform.url(service, "/health/ready"), timeout=5).json()
         assert answer["status"] == "healthy", answer
         assert {name: check["status"] for name, check in answer["checks"].items()} == {
