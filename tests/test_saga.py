@@ -38,6 +38,11 @@ def _stock_counts(shop: Shop, product_id: str) -> tuple[int, int, int]:
     return stock["on_hand"], stock["reserved"], stock["available"]
 
 
+def _settled_stock(shop: Shop, product_id: str, expected: tuple[int, int, int]) -> None:
+    """Inventory acts on an order's last event a moment after the order is terminal: wait for it."""
+    wait_until(lambda: _stock_counts(shop, product_id) == expected, timeout=20, message=f"stock {expected}")
+
+
 def test_happy_path_confirms_and_charges_once(shop, provider):
     customer = shop.new_customer()
     first, second = shop.new_product(stock=20, price="12.50"), shop.new_product(stock=5, price="3.25")
@@ -52,8 +57,8 @@ def test_happy_path_confirms_and_charges_once(shop, provider):
     assert [h["status"] for h in order["history"]] == ["pending", "awaiting_payment", "confirmed"] or [
         h["status"] for h in order["history"]
     ] == ["pending", "confirmed"]
-    assert _stock_counts(shop, first)[:2] == (18, 0)
-    assert _stock_counts(shop, second)[:2] == (2, 0)
+    _settled_stock(shop, first, (18, 0, 18))
+    _settled_stock(shop, second, (2, 0, 2))
     payments = shop.payments(order["id"])
     assert [(p["status"], money(p["amount"])) for p in payments] == [("captured", Decimal("34.75"))]
     assert len(shop.provider_charges(order["id"])) == 1
@@ -84,7 +89,7 @@ def test_declined_card_cancels_and_releases_the_reservation(shop, provider):
     order = shop.wait_for_terminal(customer, placed.json()["id"])
 
     assert (order["status"], order["status_reason"]) == ("cancelled", "payment_declined")
-    wait_until(lambda: _stock_counts(shop, product) == (4, 0, 4), message="reservation released")
+    _settled_stock(shop, product, (4, 0, 4))
     assert [p["status"] for p in shop.payments(order["id"])] == ["failed"]
 
 
@@ -104,7 +109,7 @@ def test_owner_cancelling_a_confirmed_order_is_refunded_and_stock_returned(shop,
         timeout=15,
         message="refund",
     )
-    wait_until(lambda: _stock_counts(shop, product) == (6, 0, 6), message="stock returned")
+    _settled_stock(shop, product, (6, 0, 6))
     refunds = wait_until(
         lambda: [n for n in shop.notifications(customer) if n["kind"] == "payment_refunded"], message="mail"
     )
@@ -135,7 +140,7 @@ def test_thirty_concurrent_orders_for_the_last_ten_units(shop, provider):
     assert statuses.count("confirmed") == 10, statuses
     assert statuses.count("rejected") == 20, statuses
     assert all(o["status_reason"] == "out_of_stock" for o in orders if o["status"] == "rejected")
-    assert _stock_counts(shop, product) == (0, 0, 0)
+    _settled_stock(shop, product, (0, 0, 0))
     assert lowest_on_hand[0] >= 0
 
 
@@ -198,7 +203,7 @@ def test_every_saga_event_delivered_three_times_changes_nothing(shop, provider, 
 
     assert order["status"] == "confirmed"
     assert shop.order(customer, order["id"])["status"] == "confirmed"
-    assert _stock_counts(shop, product) == (3, 0, 3)
+    _settled_stock(shop, product, (3, 0, 3))
     assert [p["status"] for p in shop.payments(order["id"])] == ["captured"]
     assert len(shop.provider_charges(order["id"])) == 1
     assert [n["kind"] for n in shop.notifications(customer)].count("order_confirmed") == 1
@@ -257,7 +262,7 @@ def test_provider_down_past_the_deadline_cancels_and_releases(shop, provider):
     )
 
     assert (order["status"], order["status_reason"]) == ("cancelled", "payment_unavailable")
-    wait_until(lambda: _stock_counts(shop, product) == (3, 0, 3), message="stock released")
+    _settled_stock(shop, product, (3, 0, 3))
     assert shop.provider_charges(order["id"]) == []
 
 
@@ -269,7 +274,7 @@ def test_reservation_expiry_cancels_and_a_late_payment_is_refused(shop, provider
         placed = shop.place_order(customer, [(product, 1)])
         order = shop.wait_for_terminal(customer, placed.json()["id"], timeout=40)
         assert (order["status"], order["status_reason"]) == ("cancelled", "payment_timeout")
-        wait_until(lambda: _stock_counts(shop, product) == (3, 0, 3), message="stock released")
+        _settled_stock(shop, product, (3, 0, 3))
     finally:
         assert platform.supervisorctl("start", "payments-worker").returncode == 0
 
