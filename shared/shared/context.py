@@ -39,3 +39,12 @@ def bound(*, correlation_id: str | None, causation_id: str | None = None) -> Ite
     finally:
         _causation_id.reset(cause_token)
         _correlation_id.reset(corr_token)
+
+
+def bind_until_reset(correlation_id: str) -> object:
+    """Bind a correlation id where a `with` block cannot be used (Celery's pre/post-run signals)."""
+    return _correlation_id.set(correlation_id)
+
+
+def reset(binding) -> None:
+    _correlation_id.reset(binding)

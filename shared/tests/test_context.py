@@ -63,3 +63,20 @@ def test_bound_ids_are_restored_after_the_block():
             assert (context.get_correlation_id(), context.get_causation_id()) == ("inner", "event-1")
         assert (context.get_correlation_id(), context.get_causation_id()) == ("outer", None)
     assert context.get_correlation_id() is None
+
+
+def test_a_task_queued_during_a_flow_carries_its_correlation_id_into_the_worker():
+    from types import SimpleNamespace
+
+    from shared import celery as shared_celery
+
+    headers: dict = {}
+    with context.bound(correlation_id="journey-9"):
+        shared_celery._stamp_correlation_id(headers=headers)
+    assert headers == {shared_celery.CORRELATION_HEADER: "journey-9"}
+
+    task = SimpleNamespace(request=SimpleNamespace(**headers))
+    shared_celery._bind_correlation_id(task=task)
+    assert context.get_correlation_id() == "journey-9"
+    shared_celery._unbind_correlation_id(task=task)
+    assert context.get_correlation_id() is None

@@ -92,6 +92,9 @@ def publish_event(event_type: str, data: dict, *, version: int = 1) -> Event:
     return event
 
 
+_QUICK_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
 def run_task_after_commit(task, *args, **kwargs) -> None:
     """Queue a local Celery task once the current transaction commits.
 
@@ -102,7 +105,9 @@ def run_task_after_commit(task, *args, **kwargs) -> None:
 
     def send() -> None:
         try:
-            task.apply_async(args=args, kwargs=kwargs, retry=False)
+            # A pooled connection may have been closed by a broker restart: reconnect and retry briefly,
+            # but never hold the caller for long (the sweep is the safety net).
+            task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy=_QUICK_RETRY)
         except Exception:
             logger.warning(
                 "task not queued; its sweep will do the work", extra={"task": task.name}, exc_info=True
