@@ -10,6 +10,7 @@ import functools
 import time
 import uuid
 
+import pytest
 from kombu import Connection, Exchange, Queue
 
 
@@ -102,3 +103,50 @@ def _signing_key():
 
     pem = jwt_keys.load_key_pair(environ.Env(), signs=True).private_pem
     return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
+# --- for each service's own test suite -------------------------------------------------------------------
+
+
+def bearer_client(access: str):
+    """A DRF test client sending `Authorization: Bearer <access>`."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The contract's error shape, with the expected status and code. Returns the `error` object."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "fields"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    return body["error"]
+
+
+def outbox_envelopes(event_type: str | None = None) -> list[dict]:
+    """The envelopes a service wrote to its outbox, oldest first (optionally of one type)."""
+    from shared.messaging.models import OutboxEvent
+
+    rows = OutboxEvent.objects.order_by("created_at")
+    if event_type is not None:
+        rows = rows.filter(event_type=event_type)
+    return [row.envelope for row in rows]
+
+
+@pytest.fixture(autouse=True)
+def relayed_event_ids(monkeypatch):
+    """Keep a service's tests off the broker: the outbox fast path records the event ids instead.
+
+    A conftest enables it with `from shared.testing import relayed_event_ids  # noqa: F401`.
+    """
+    from shared.messaging import relay
+
+    event_ids: list = []
+    monkeypatch.setattr(relay, "publish_after_commit", event_ids.append)
+    return event_ids

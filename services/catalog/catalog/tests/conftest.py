@@ -12,16 +12,10 @@ from rest_framework.test import APIClient
 from catalog import cache, services
 from catalog.models import Category, Product
 from catalog.tests.helpers import bearer_client
-from shared.messaging import relay
-from shared.testing import access_token
-
-
-@pytest.fixture(autouse=True)
-def relayed_event_ids(monkeypatch):
-    """The outbox fast path would publish to the local broker after commit; record the ids instead."""
-    event_ids: list = []
-    monkeypatch.setattr(relay, "publish_after_commit", event_ids.append)
-    return event_ids
+from shared.testing import (
+    access_token,
+    relayed_event_ids,  # noqa: F401 (autouse fixture)
+)
 
 
 @pytest.fixture(autouse=True)

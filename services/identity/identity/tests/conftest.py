@@ -8,20 +8,12 @@ from rest_framework.test import APIClient
 from identity import services
 from identity.tests.helpers import PASSWORD, TOKEN_URL, bearer_client
 from shared.auth import REVOCATION_KEY, _redis
-from shared.messaging import relay
+from shared.testing import relayed_event_ids  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def relayed_event_ids(monkeypatch):
-    """The outbox fast path would publish to the local broker after commit; record the ids instead."""
-    event_ids: list = []
-    monkeypatch.setattr(relay, "publish_after_commit", event_ids.append)
-    return event_ids
 
 
 @pytest.fixture(autouse=True)

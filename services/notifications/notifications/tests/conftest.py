@@ -7,7 +7,8 @@ from django.utils.module_loading import import_string
 
 from notifications import tasks
 from notifications.tests.helpers import HANDLERS, SUBSCRIBED
-from shared.messaging import inbox, relay
+from shared.messaging import inbox
+from shared.testing import relayed_event_ids  # noqa: F401 (autouse fixture)
 
 LOCMEM_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 FAILING_BACKEND = "notifications.tests.helpers.FailingEmailBackend"
@@ -19,14 +20,6 @@ def locmem_email(settings):
     settings.EMAIL_BACKEND = LOCMEM_BACKEND
     settings.NOTIFICATION_MAX_ATTEMPTS = 5
     settings.NOTIFICATION_RETRY_SECONDS = 5.0
-
-
-@pytest.fixture(autouse=True)
-def relayed_event_ids(monkeypatch):
-    """The outbox fast path would publish to the local broker after commit; record the ids instead."""
-    event_ids: list = []
-    monkeypatch.setattr(relay, "publish_after_commit", event_ids.append)
-    return event_ids
 
 
 @pytest.fixture(autouse=True)

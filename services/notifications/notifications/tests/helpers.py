@@ -8,7 +8,10 @@ from django.core.mail.backends.base import BaseEmailBackend
 from rest_framework.test import APIClient
 
 from shared.messaging.events import Event, new_event
-from shared.testing import access_token
+from shared.testing import (
+    access_token,
+    assert_error,  # noqa: F401 (the tests import them from here)
+)
 
 NOTIFICATIONS_URL = "/api/v1/notifications/"
 HANDLERS = "notifications.handlers"
@@ -67,16 +70,6 @@ def bearer_client(*, user_id: str, is_staff: bool = False) -> APIClient:
     token = access_token(user_id=user_id, email="someone@example.com", is_staff=is_staff)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The contract's error shape, with the expected status and code. Returns the `error` object."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 class FailingEmailBackend(BaseEmailBackend):

@@ -10,15 +10,7 @@ from django_redis import get_redis_connection
 from orders import cart
 from orders.tests.helpers import ApiUser, FakeCatalog, closed_port_url
 from shared import http
-from shared.messaging import relay
-
-
-@pytest.fixture(autouse=True)
-def relayed_event_ids(monkeypatch):
-    """The outbox fast path would publish to the local broker after commit; record the ids instead."""
-    event_ids: list = []
-    monkeypatch.setattr(relay, "publish_after_commit", event_ids.append)
-    return event_ids
+from shared.testing import relayed_event_ids  # noqa: F401 (autouse fixture)
 
 
 def _reset_catalog_client() -> None:

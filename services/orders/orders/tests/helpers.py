@@ -20,7 +20,10 @@ from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from shared.messaging.events import Event, new_event
 from shared.messaging.inbox import handle_once
 from shared.messaging.models import OutboxEvent
-from shared.testing import access_token
+from shared.testing import (
+    access_token,
+    assert_error,  # noqa: F401 (the tests import them from here)
+)
 
 ORDERS_URL = "/api/v1/orders/"
 CART_URL = "/api/v1/cart/"
@@ -49,18 +52,6 @@ class ApiUser:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {self.token}")
         return client
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The contract's error shape, with the expected status and code. Returns the `error` object."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def order_payload(*lines: tuple[dict, int], **overrides) -> dict:
