@@ -601,7 +601,9 @@ def run_management_commands(platform: Platform, commands: tuple[tuple[str, ...],
             if command[0] == "seed" and not has_management_command(service, "seed"):
                 continue
             step(f"{service.name}: manage.py {' '.join(command)}")
-            status = run_manage(platform, service, command, extra_env=demo_logins())
+            # The commands say what they did; the services' per-row INFO log lines would drown it.
+            quiet = {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+            status = run_manage(platform, service, command, extra_env=demo_logins() | quiet)
             if status != 0:
                 raise PlatformError(
                     f"{service.name}: manage.py {' '.join(command)} failed with exit status {status}"
@@ -970,8 +972,10 @@ def print_access(platform: Platform) -> None:
     print(f"\nPlatform instance {instance.name!r} is up:")
     for service in platform.topology.services:
         base = f"http://127.0.0.1:{instance.port(service.port)}"
-        print(f"  {service.name:<12} {base}/   admin {base}/admin/")
-    print(f"  {'flower':<12} http://127.0.0.1:{instance.port(platform.topology.flower_port)}/")
+        print(f"  {service.name:<13} {base}/   admin {base}/admin/")
+    for sandbox in platform.topology.sandboxes:
+        print(f"  {sandbox.name:<13} http://127.0.0.1:{instance.port(sandbox.port)}/   (sandbox)")
+    print(f"  {'flower':<13} http://127.0.0.1:{instance.port(platform.topology.flower_port)}/")
     if platform.topology.gateway_port is not None:
         print(f"  {'gateway':<12} http://127.0.0.1:{instance.port(int(platform.topology.gateway_port))}/")
     logins = demo_logins()
