@@ -646,7 +646,7 @@ def service_programs(platform: Platform, service: Service) -> list[Program]:
         ],
         "worker": [
             celery, "-A", "config", "worker", "--loglevel", "INFO",
-            "--concurrency", str(service.worker_concurrency), "--hostname", f"{service.name}@%h", "-E",
+            "--concurrency", str(service.worker_concurrency), "--hostname", f"{service.name}@%h",
         ],
         "beat": [
             celery, "-A", "config", "beat", "--loglevel", "INFO",

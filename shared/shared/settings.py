@@ -173,7 +173,8 @@ def _celery(env: environ.Env, service: str, event_types: list[str], delivery_lim
         "CELERY_TASK_DEFAULT_ROUTING_KEY": tasks_queue,
         "CELERY_TASK_CREATE_MISSING_QUEUES": False,
         "CELERY_DB_REUSE_MAX": 1_000_000,  # see shared.celery._recycle_database_connections
-        "CELERY_WORKER_SEND_TASK_EVENTS": True,  # Flower sees every worker
+        # Task events cost broker messages on every task; Flower switches them on while it runs.
+        "CELERY_WORKER_SEND_TASK_EVENTS": False,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,  # keep the JSON log format
         "CELERY_BEAT_SCHEDULE": beat,
     }
