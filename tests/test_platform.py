@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import uuid
 
 import jwt
@@ -12,6 +15,7 @@ import pytest
 
 from shared.messaging import topology
 from shared.testing import BrokerObserver, wait_until
+from tests.conftest import ROOT
 
 
 def _pid(platform, program: str) -> int | None:
@@ -97,3 +101,27 @@ def test_a_killed_process_is_restarted_by_the_supervisor(platform, http, program
         timeout=60,
         message="identity healthy again",
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("BROKER_URL", "amqp://guest:guest@127.0.0.1:{port}//", "RabbitMQ"),
+        ("REDIS_URL", "redis://127.0.0.1:{port}/0", "Redis"),
+        ("POSTGRES_PORT", "{port}", "Postgres"),
+    ],
+)
+def test_up_says_which_infrastructure_is_unreachable_and_how_to_point_at_it(variable, value, named):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PLATFORM_INSTANCE": "unreachable", variable: value.format(port=port)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage_all.py"), "up", "--no-install"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"{named} is not reachable at 127.0.0.1:{port}" in output
+    assert variable in output
+    assert "Traceback" not in output
