@@ -664,7 +664,7 @@ def flower_program(platform: Platform) -> Program:
     port = platform.instance.port(platform.topology.flower_port)
     command = [
         str(VENV_BIN / "celery"), "--broker", platform.instance.broker_url,
-        "flower", "--address=127.0.0.1", f"--port={port}",
+        "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=flower",  # served at /flower/
     ]  # fmt: skip
     return Program("flower", command, ROOT, {"PYTHONUNBUFFERED": "1"})
 
@@ -683,7 +683,93 @@ def sandbox_program(platform: Platform, sandbox: Sandbox) -> Program:
 def all_programs(platform: Platform) -> list[Program]:
     programs = [p for service in platform.topology.services for p in service_programs(platform, service)]
     sandboxes = [sandbox_program(platform, sandbox) for sandbox in platform.topology.sandboxes]
-    return [*programs, *sandboxes, flower_program(platform)]
+    return [*programs, *sandboxes, flower_program(platform), *gateway_programs(platform)]
+
+
+# --- gateway -------------------------------------------------------------------------------------------
+
+
+def load_gateway(platform: Platform):
+    """The instance's gateway.render.Gateway, or None when topology.toml has no [gateway] table."""
+    from gateway import render  # the repository's own package, stdlib only
+
+    instance = platform.instance
+    return render.load_gateway(TOPOLOGY_FILE, instance.name, instance.var_dir, instance.port_offset)
+
+
+def nginx_binary() -> str | None:
+    """nginx lives in /usr/sbin, which a non-root PATH often lacks."""
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+def ensure_nginx() -> str:
+    """The nginx binary; installed from Debian's packages when missing and we may (root), else explained."""
+    if binary := nginx_binary():
+        return binary
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise PlatformError(
+            "the gateway needs nginx: install it (e.g. `sudo apt-get install -y nginx`) and run again"
+        )
+    step("Installing nginx (apt-get)")
+    env = caller_env() | {"DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx"]):
+        if subprocess.run(command, env=env, check=False).returncode != 0:
+            raise PlatformError(f"`{' '.join(command)}` failed: install nginx by hand and run again")
+    if binary := nginx_binary():
+        return binary
+    raise PlatformError("nginx was installed but cannot be found on PATH or in /usr/sbin")
+
+
+def nginx_command(binary: str, conf: Path) -> list[str]:
+    # -e: the error log nginx opens before reading the configuration, which the default would put in /var/log.
+    return [
+        binary, "-g", "daemon off;", "-c", str(conf),
+        "-p", str(conf.parent), "-e", str(conf.parent / "error.log"),
+    ]  # fmt: skip
+
+
+def render_gateway(platform: Platform) -> None:
+    """Render nginx.conf for the instance and have nginx check it, so a bad configuration fails `up`."""
+    from gateway import render
+
+    gateway = load_gateway(platform)
+    if gateway is None:
+        return
+    binary = ensure_nginx()
+    conf = render.write(gateway)
+    step(f"Rendered {display(conf)}")
+    result = subprocess.run([*nginx_command(binary, conf)[:1], "-t", *nginx_command(binary, conf)[3:]],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    if result.returncode != 0:
+        raise PlatformError(f"nginx refuses {display(conf)}:\n{result.stderr.strip()}")
+
+
+def gateway_programs(platform: Platform) -> list[Program]:
+    """nginx on the gateway port and the verifier it asks (auth_request, /health)."""
+    gateway = load_gateway(platform)
+    if gateway is None:
+        return []
+    verifier = [
+        str(VENV_BIN / "gunicorn"), "gateway.verifier:application",
+        "--bind", f"127.0.0.1:{gateway.verifier_port}", "--workers", "1", "--threads", "16",
+        "--worker-class", "gthread", "--timeout", "30", "--no-control-socket",
+    ]  # fmt: skip
+    verifier_env = {
+        "JWT_PUBLIC_KEY_FILE": str(KEYS_DIR / "jwt-public.pem"),
+        "REDIS_URL": platform.instance.redis_url,
+        "GATEWAY_SERVICES": ",".join(s.name for s in platform.topology.services),
+        "PYTHONUNBUFFERED": "1",
+        **peer_urls(platform),
+    }
+    conf = gateway.conf_file
+    # supervisord restarts a program only when its section changes: the configuration's digest is part
+    # of it, so a re-rendered nginx.conf takes effect on the next `up`.
+    digest = hashlib.sha256(conf.read_bytes()).hexdigest()[:16] if conf.exists() else "none"
+    nginx = nginx_command(nginx_binary() or "nginx", conf)
+    return [
+        Program("gateway-verifier", verifier, ROOT, verifier_env),
+        Program("gateway-nginx", nginx, ROOT, {"GATEWAY_CONF_DIGEST": digest}),
+    ]
 
 
 def supervisor_escape(text: str) -> str:
@@ -838,6 +924,9 @@ def wait_until_healthy(platform: Platform, timeout: float = READY_TIMEOUT) -> No
         answers = {s.name: readiness(platform.instance.port(s.port)) for s in services}
         for sandbox in platform.topology.sandboxes:  # a stand-in has no dependencies: liveness is enough
             answers[sandbox.name] = readiness(platform.instance.port(sandbox.port), "/health/live")
+        if platform.topology.gateway_port is not None:  # the aggregate, through nginx and the verifier
+            gateway_port = platform.instance.port(int(platform.topology.gateway_port))
+            answers["gateway"] = readiness(gateway_port, "/health")
         pending = {name: answer for name, answer in answers.items() if answer[0] != "healthy"}
         if not pending:
             return
@@ -851,6 +940,7 @@ def not_healthy_report(platform: Platform, pending: dict, timeout: float) -> str
     for name, (status, answer) in pending.items():
         sandbox = any(sandbox.name == name for sandbox in platform.topology.sandboxes)
         program = name.replace("_", "-") if sandbox else program_name(name, "web")
+        program = "gateway-nginx" if name == "gateway" else program
         log_file = platform.instance.log_dir / f"{program}.log"
         lines.append(f"  {name}: {status}; last answer: {answer}; log: {display(log_file)}")
     return "\n".join(lines)
@@ -975,9 +1065,10 @@ def print_access(platform: Platform) -> None:
         print(f"  {service.name:<13} {base}/   admin {base}/admin/")
     for sandbox in platform.topology.sandboxes:
         print(f"  {sandbox.name:<13} http://127.0.0.1:{instance.port(sandbox.port)}/   (sandbox)")
-    print(f"  {'flower':<13} http://127.0.0.1:{instance.port(platform.topology.flower_port)}/")
+    print(f"  {'flower':<13} http://127.0.0.1:{instance.port(platform.topology.flower_port)}/flower/")
     if platform.topology.gateway_port is not None:
-        print(f"  {'gateway':<12} http://127.0.0.1:{instance.port(int(platform.topology.gateway_port))}/")
+        gateway = f"http://127.0.0.1:{instance.port(int(platform.topology.gateway_port))}"
+        print(f"  {'gateway':<13} {gateway}/   health {gateway}/health   docs {gateway}/docs/")
     logins = demo_logins()
     print("Demo logins:")
     print(f"  staff        {logins['DEMO_STAFF_EMAIL']} / {logins['DEMO_STAFF_PASSWORD']}")
@@ -998,6 +1089,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # become inventory's stock rows, and an event published before its queue is bound is unroutable.
     run_management_commands(platform, MIGRATE_COMMANDS)
     run_management_commands(platform, SEED_COMMANDS)
+    render_gateway(platform)
     step(f"Rendering {display(platform.instance.supervisor_conf)}")
     conf = render_supervisord_conf(platform.instance, all_programs(platform))
     write_supervisord_conf(platform.instance, conf)

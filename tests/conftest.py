@@ -36,6 +36,12 @@ SAGA_TIMINGS = {
     "NOTIFICATION_SWEEP_SECONDS": "2",
 }
 
+# Gateway limits small enough to cross in a test (gateway/render.py reads them when `up` renders nginx).
+GATEWAY_LIMITS = {
+    "GATEWAY_ORDER_RATE": "1r/s",
+    "GATEWAY_ORDER_BURST": "3",
+}
+
 
 @dataclass(frozen=True)
 class RunningPlatform:
@@ -44,9 +50,13 @@ class RunningPlatform:
     services: tuple[str, ...]
     broker_url: str
     redis_url: str
+    gateway_port: int | None = None
 
     def url(self, service: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def gateway_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}{path}"
 
     def supervisorctl(self, *args: str) -> subprocess.CompletedProcess:
         conf = ROOT / "var" / INSTANCE / "supervisord.conf"
@@ -76,13 +86,14 @@ def platform() -> RunningPlatform:
     topology = tomllib.loads((ROOT / "topology.toml").read_text())
     tables = {**topology["services"], **topology.get("sandbox", {})}
     ports = {name: table["port"] + PORT_OFFSET for name, table in tables.items()}
-    env = {**os.environ, **SAGA_TIMINGS, "PLATFORM_INSTANCE": INSTANCE}
+    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, "PLATFORM_INSTANCE": INSTANCE}
     running = RunningPlatform(
         env=env,
         ports=ports,
         services=tuple(topology["services"]),
         broker_url=_broker_url_for(INSTANCE),
         redis_url=_redis_url_for_instance(),
+        gateway_port=topology["gateway"]["port"] + PORT_OFFSET if "gateway" in topology else None,
     )
     started = running.manage_all("up", "--no-install")
     assert started.returncode == 0, f"manage_all.py up failed:\n{started.stdout}\n{started.stderr}"

@@ -1,0 +1,1 @@
+"""The platform's public entry point: nginx configuration rendering and the token verifier it asks."""

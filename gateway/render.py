@@ -1,0 +1,282 @@
+"""Render the gateway's nginx configuration (and its /docs/ page) from topology.toml.
+
+Nothing is written per service by hand: every upstream, route and schema link comes from the services'
+`gateway_routes` tables and the [gateway] table, so adding a service to topology.toml adds it to the
+gateway. Standard library only (manage_all.py calls this before the virtualenv may exist).
+
+Templates live in nginx/*.template and use `%%name` placeholders, because `$name` is nginx's own syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "nginx"
+
+ACCESS_MODES = ("public", "read", "protected")
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
+# Errors nginx itself produces, in the contract's shape (the services' own errors pass through as they are).
+NGINX_ERRORS = {
+    401: ("not_authenticated", "A valid access token is required."),
+    403: ("permission_denied", "You are not allowed to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    413: ("payload_too_large", "The request body is too large."),
+    429: ("rate_limited", "Too many requests: slow down and retry later."),
+    500: ("server_error", "Internal server error."),
+    502: ("bad_gateway", "The service is unavailable."),
+    503: ("service_unavailable", "The service is unavailable."),
+    504: ("gateway_timeout", "The service did not answer in time."),
+}
+RATE_DEFAULTS = {  # variable: (default rate, burst variable, default burst)
+    "GATEWAY_RATE_PER_IP": ("50r/s", "GATEWAY_RATE_PER_IP_BURST", "100"),
+    "GATEWAY_LOGIN_RATE": ("5r/m", "GATEWAY_LOGIN_BURST", "5"),
+    "GATEWAY_ORDER_RATE": ("10r/s", "GATEWAY_ORDER_BURST", "20"),
+}
+
+
+class NginxTemplate(Template):
+    delimiter = "%%"
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    service: str
+    access: str
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """What the renderer needs about one instance, ports already shifted by the instance's offset."""
+
+    instance: str
+    var_dir: Path
+    listen_port: int
+    verifier_port: int
+    flower_port: int
+    service_ports: dict[str, int]
+    routes: tuple[Route, ...]
+    login_paths: tuple[str, ...]
+    per_user_paths: tuple[str, ...]
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.var_dir / "nginx"
+
+    @property
+    def conf_file(self) -> Path:
+        return self.nginx_dir / "nginx.conf"
+
+    @property
+    def limiter_socket(self) -> Path:
+        return self.nginx_dir / "limiter.sock"
+
+
+def load_gateway(topology_file: Path, instance: str, var_dir: Path, port_offset: int) -> Gateway | None:
+    """The instance's Gateway from topology.toml, or None when it has no [gateway] table."""
+    data = tomllib.loads(topology_file.read_text())
+    table = data.get("gateway")
+    if not table:
+        return None
+    services = data["services"]
+    routes = []
+    for name, service in services.items():
+        for path, access in service.get("gateway_routes", {}).items():
+            if access not in ACCESS_MODES:
+                raise ValueError(f"topology.toml: {name} route {path}: access must be one of {ACCESS_MODES}")
+            routes.append(Route(path, name, access))
+    return Gateway(
+        instance=instance,
+        var_dir=var_dir,
+        listen_port=int(table["port"]) + port_offset,
+        verifier_port=int(table["verifier_port"]) + port_offset,
+        flower_port=int(data.get("processes", {}).get("flower_port", 5555)) + port_offset,
+        service_ports={name: int(service["port"]) + port_offset for name, service in services.items()},
+        routes=tuple(routes),
+        login_paths=tuple(table.get("login_paths", ())),
+        per_user_paths=tuple(table.get("per_user_paths", ())),
+    )
+
+
+def template(name: str) -> NginxTemplate:
+    return NginxTemplate((TEMPLATES / name).read_text())
+
+
+# --- fragments -----------------------------------------------------------------------------------------
+
+
+def header_lines(extra: tuple[tuple[str, str], ...] = (), indent: int = 8) -> str:
+    """add_header lines; repeated in any location that adds its own, since nginx inherits all or none."""
+    pad = " " * indent
+    return "\n".join(f"{pad}add_header {name} {value} always;" for name, value in (*SECURITY_HEADERS, *extra))
+
+
+def upstreams(gateway: Gateway) -> str:
+    """One keepalive upstream per service, plus the verifier, Flower and the per-user limiter hop."""
+    targets = {f"svc_{name}": f"127.0.0.1:{port}" for name, port in gateway.service_ports.items()}
+    targets["gateway_verifier"] = f"127.0.0.1:{gateway.verifier_port}"
+    targets["flower"] = f"127.0.0.1:{gateway.flower_port}"
+    targets["per_user_limiter"] = f"unix:{gateway.limiter_socket}"
+    upstream = template("upstream.template")
+    return "\n".join(upstream.substitute(name=name, address=address, keepalive=16) for name, address in
+                     targets.items())  # fmt: skip
+
+
+def error_headers(status: int, edge: bool) -> str:
+    """Headers of nginx's own error answers; the limiter hop's pass through the edge, which adds the rest."""
+    extra = [("Retry-After", "$retry_after")] if status == 429 else []
+    if not edge:
+        return "\n".join(f"            add_header {name} {value} always;" for name, value in extra)
+    extra.append(("X-Request-ID", "$edge_request_id"))
+    if status == 401:
+        extra.append(("WWW-Authenticate", "Bearer"))
+    return header_lines(tuple(extra), 12)
+
+
+def error_pages(statuses, edge: bool = True) -> str:
+    """error_page directives and the JSON locations they point at."""
+    error_location = template("error_location.template")
+    lines = [f"        error_page {status} @error_{status};" for status in statuses]
+    for status in statuses:
+        code, message = NGINX_ERRORS[status]
+        headers = error_headers(status, edge)
+        lines.append(error_location.substitute(status=status, code=code, message=message, headers=headers))
+    return "\n".join(lines)
+
+
+def auth_locations() -> str:
+    """Internal auth_request targets, one per verifier mode; cache keys hold all the mode looks at."""
+    keys = {
+        "strict": "strict|$http_authorization",
+        "read": "read|$request_method|$http_authorization",
+        "staff": "staff|$http_authorization|$cookie_access_token",
+    }
+    auth_location = template("auth_location.template")
+    return "\n".join(auth_location.substitute(mode=mode, cache_key=key) for mode, key in keys.items())
+
+
+def location(match: str, comment: str, directives: list[str]) -> str:
+    body = "\n".join(f"            {directive}" for directive in directives)
+    return template("location.template").substitute(match=match, comment=comment, directives=body)
+
+
+def access_directives(access: str) -> list[str]:
+    if access == "protected":
+        return ["auth_request /_auth/strict;"]
+    if access == "read":
+        return ["auth_request /_auth/read;"]
+    return []
+
+
+def api_routes(gateway: Gateway, rates: dict) -> list[str]:
+    """A location per route; login paths get the brute-force zone, per-user paths the limiter hop."""
+    per_ip = f"limit_req zone=per_ip burst={rates['GATEWAY_RATE_PER_IP_BURST']} nodelay;"
+    blocks = []
+    for route in sorted(gateway.routes, key=lambda r: r.path):
+        directives = [*access_directives(route.access), f"proxy_pass http://svc_{route.service};"]
+        if route.path in gateway.login_paths:
+            # limit_req set here replaces the server's, so the per-address zone is repeated.
+            directives += [per_ip, f"limit_req zone=login burst={rates['GATEWAY_LOGIN_BURST']} nodelay;"]
+        blocks.append(location(route.path, f"{route.service}, {route.access}", directives))
+    for path in gateway.per_user_paths:
+        owner = next(r for r in gateway.routes if path.startswith(r.path))
+        directives = ["auth_request /_auth/strict;", "proxy_pass http://per_user_limiter;"]
+        if owner.service != "orders":
+            raise ValueError("per_user_paths: the limiter hop forwards to orders only")
+        blocks.append(location(f"= {path}", "per-user rate limit (via the limiter hop)", directives))
+    return blocks
+
+
+def extra_routes(gateway: Gateway) -> list[str]:
+    """Each service's OpenAPI document at /api/schema/<service>/ and staff-only Flower at /flower/."""
+    blocks = [
+        location(
+            f"= /api/schema/{name}/",
+            f"{name} OpenAPI document",
+            [f"proxy_pass http://svc_{name}/api/schema/;"],
+        )
+        for name in gateway.service_ports
+    ]
+    flower = ["auth_request /_auth/staff;", "proxy_pass http://flower;"]
+    blocks.append(location("/flower/", "Flower: staff only (Bearer header or access_token cookie)", flower))
+    return blocks
+
+
+# --- rates ---------------------------------------------------------------------------------------------
+
+
+def rates_from(env: dict) -> dict:
+    """Every GATEWAY_* rate and burst: the environment's, else the defaults."""
+    rates = {}
+    for variable, (rate, burst_variable, burst) in RATE_DEFAULTS.items():
+        rates[variable] = env.get(variable, rate)
+        rates[burst_variable] = env.get(burst_variable, burst)
+    return rates
+
+
+def retry_after(rate: str) -> int:
+    """Seconds until a rate like 5r/m lets one more request through (nginx's own unit arithmetic)."""
+    count, _, unit = rate.partition("r/")
+    return max(1, math.ceil((60 if unit == "m" else 1) / float(count)))
+
+
+# --- documents -----------------------------------------------------------------------------------------
+
+
+def render_conf(gateway: Gateway, env: dict) -> str:
+    rates = rates_from(env)
+    login_retry = retry_after(rates["GATEWAY_LOGIN_RATE"])
+    retry_map = "\n        ".join(f'"{path}" {login_retry};' for path in gateway.login_paths)
+    return template("nginx.conf.template").substitute(
+        instance=gateway.instance,
+        nginx_dir=gateway.nginx_dir,
+        log_dir=gateway.var_dir / "log",
+        listen_port=gateway.listen_port,
+        limiter_socket=gateway.limiter_socket,
+        max_body_size=env.get("GATEWAY_MAX_BODY_SIZE", "1m"),
+        rate_per_ip=rates["GATEWAY_RATE_PER_IP"],
+        rate_per_ip_burst=rates["GATEWAY_RATE_PER_IP_BURST"],
+        login_rate=rates["GATEWAY_LOGIN_RATE"],
+        order_rate=rates["GATEWAY_ORDER_RATE"],
+        order_rate_burst=rates["GATEWAY_ORDER_BURST"],
+        retry_after_map=retry_map,
+        retry_after_default=max(
+            retry_after(rates["GATEWAY_RATE_PER_IP"]), retry_after(rates["GATEWAY_ORDER_RATE"])
+        ),
+        upstreams=upstreams(gateway),
+        security_headers=header_lines(),
+        hidden_headers="\n".join(f"        proxy_hide_header {name};" for name, _ in SECURITY_HEADERS),
+        error_pages=error_pages(sorted(NGINX_ERRORS)),
+        limiter_error_pages=error_pages([429], edge=False),
+        auth_locations=auth_locations(),
+        routes="\n".join([*api_routes(gateway, rates), *extra_routes(gateway)]),
+    )
+
+
+def render_docs(gateway: Gateway) -> str:
+    schemas = [{"name": name, "url": f"/api/schema/{name}/"} for name in gateway.service_ports]
+    links = "\n".join(f'    <li><a href="{s["url"]}">{s["name"]}</a></li>' for s in schemas)
+    return template("docs.html.template").substitute(schema_links=links, schema_urls_json=json.dumps(schemas))
+
+
+def write(gateway: Gateway, env: dict | None = None) -> Path:
+    """Render nginx.conf and docs/index.html under var/<instance>/nginx/; returns the conf's path."""
+    env = dict(os.environ if env is None else env)
+    for sub in ("tmp", "cache", "docs"):
+        (gateway.nginx_dir / sub).mkdir(parents=True, exist_ok=True)
+    (gateway.var_dir / "log").mkdir(parents=True, exist_ok=True)
+    (gateway.nginx_dir / "docs" / "index.html").write_text(render_docs(gateway))
+    gateway.conf_file.write_text(render_conf(gateway, env))
+    return gateway.conf_file

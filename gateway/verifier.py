@@ -1,0 +1,238 @@
+"""The gateway's token verifier and health aggregator: a tiny WSGI app that nginx asks.
+
+nginx's `auth_request` sends every protected request's headers here (GET /verify?mode=...) and forwards
+the request only on a 2xx; the answer's X-User-Id and X-User-Roles headers become the headers the
+services receive, so a client can never choose them. Modes:
+
+- strict: a valid access token is required (Bearer header);
+- read: anonymous GET/HEAD/OPTIONS pass (public catalog reads), anything else needs a valid token,
+  and a token that is sent must be valid whatever the method;
+- staff: a valid token with the staff role, from the Bearer header or the `access_token` cookie
+  (browsers opening Flower cannot add a header).
+
+A token is valid when its RS256 signature checks out against identity's public key (no other algorithm
+is accepted, so `alg: none` and HS256-with-the-public-key tricks fail), it is an unexpired access token
+from our issuer, and its user has not been deactivated since it was issued (the Redis revocation list
+that shared.auth reads too; like there, a Redis outage fails open).
+
+GET /health aggregates every service's /health/ready (URLs from <SERVICE>_URL, names from
+GATEWAY_SERVICES): healthy when all are, unhealthy when any answers unhealthy, and degraded when any is
+degraded or does not answer at all, since the rest of the platform still serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs
+
+import jwt
+import redis
+
+logger = logging.getLogger("gateway.verifier")
+
+REVOCATION_KEY = "auth:revoked:{user_id}"  # the key shared.auth writes and reads
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HEALTH_TIMEOUT = float(os.environ.get("GATEWAY_HEALTH_TIMEOUT", "2"))
+STATUS_TEXT = {200: "200 OK", 204: "204 No Content", 401: "401 Unauthorized", 403: "403 Forbidden",
+               404: "404 Not Found", 503: "503 Service Unavailable"}  # fmt: skip
+
+
+class Refused(Exception):
+    """The request may not pass: `status` 401 (who are you?) or 403 (not allowed)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# --- configuration -------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def public_key() -> str:
+    """identity's public key, read once: the process restarts when keys rotate."""
+    inline = os.environ.get("JWT_PUBLIC_KEY")
+    if inline:
+        return inline
+    with open(os.environ["JWT_PUBLIC_KEY_FILE"]) as handle:
+        return handle.read()
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def issuer() -> str:
+    return os.environ.get("JWT_ISSUER", "order-platform-identity")
+
+
+# --- token verification --------------------------------------------------------------------------------
+
+
+def bearer_token(environ: dict) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; a malformed header is refused."""
+    header = environ.get("HTTP_AUTHORIZATION", "").strip()
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Refused(401, "authentication_failed", "The Authorization header must be 'Bearer <token>'.")
+    return token.strip()
+
+
+def cookie_token(environ: dict) -> str | None:
+    try:
+        morsel = SimpleCookie(environ.get("HTTP_COOKIE", "")).get("access_token")
+    except CookieError:
+        return None
+    return morsel.value if morsel else None
+
+
+def verify_token(token: str) -> dict:
+    """The claims of a valid access token, or Refused(401)."""
+    try:
+        claims = jwt.decode(
+            token, public_key(), algorithms=["RS256"], issuer=issuer(),
+            options={"require": ["exp", "iat", "user_id"]},
+        )  # fmt: skip
+    except jwt.ExpiredSignatureError:
+        raise Refused(401, "token_not_valid", "The token has expired.") from None
+    except jwt.PyJWTError:
+        raise Refused(401, "token_not_valid", "The token is invalid.") from None
+    if claims.get("token_type") != "access":
+        raise Refused(401, "token_not_valid", "An access token is required.")
+    if is_revoked(str(claims["user_id"]), int(claims["iat"])):
+        raise Refused(401, "token_revoked", "This account has been deactivated.")
+    return claims
+
+
+def is_revoked(user_id: str, issued_at: int) -> bool:
+    """True if the user was deactivated at or after the token's issue time (shared.auth's rule)."""
+    try:
+        value = redis_client().get(REVOCATION_KEY.format(user_id=user_id))
+    except redis.RedisError:  # same choice as the services: a cache outage must not log everybody out
+        logger.warning("token revocation list unreachable; accepting token")
+        return False
+    return value is not None and issued_at <= int(value)
+
+
+def roles_of(claims: dict) -> list[str]:
+    roles = [str(role) for role in claims.get("roles") or []]
+    if claims.get("is_staff") and "staff" not in roles:
+        roles.append("staff")
+    return roles
+
+
+def decide(mode: str, environ: dict) -> dict | None:
+    """Claims of the caller, None for an allowed anonymous request, or Refused."""
+    method = environ.get("HTTP_X_ORIGINAL_METHOD", "GET").upper()
+    token = bearer_token(environ)
+    if token is None and mode == "staff":
+        token = cookie_token(environ)
+    if token is None:
+        if mode == "read" and method in SAFE_METHODS:
+            return None
+        raise Refused(401, "not_authenticated", "Authentication credentials were not provided.")
+    claims = verify_token(token)
+    if mode == "staff" and "staff" not in roles_of(claims):
+        raise Refused(403, "permission_denied", "Only staff may do this.")
+    return claims
+
+
+# --- health aggregate ----------------------------------------------------------------------------------
+
+
+def service_urls() -> dict[str, str]:
+    names = [name for name in os.environ.get("GATEWAY_SERVICES", "").split(",") if name]
+    return {name: os.environ.get(f"{name.upper()}_URL", "") for name in names}
+
+
+def service_readiness(url: str) -> dict:
+    """One service's readiness answer, or {"status": "unreachable"} when it does not answer in time."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.perf_counter()
+    try:
+        with opener.open(f"{url}/health/ready", timeout=HEALTH_TIMEOUT) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:  # 503 (unhealthy) still carries the report
+        body = error.read()
+    except (urllib.error.URLError, OSError) as error:
+        return {"status": "unreachable", "error": str(getattr(error, "reason", error))[:200]}
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    try:
+        report = json.loads(body)
+        return {
+            "status": str(report.get("status", "unknown")),
+            "checks": report.get("checks", {}),
+            "ms": elapsed,
+        }
+    except (ValueError, AttributeError):
+        return {"status": "invalid", "error": body[:200].decode(errors="replace")}
+
+
+def overall_status(statuses: list[str]) -> str:
+    """unhealthy if any service says so; degraded if any is degraded or unreachable; else healthy."""
+    if "unhealthy" in statuses:
+        return "unhealthy"
+    if any(status != "healthy" for status in statuses):
+        return "degraded"
+    return "healthy"
+
+
+def health_report() -> dict:
+    urls = service_urls()
+    with ThreadPoolExecutor(max_workers=max(1, len(urls))) as pool:
+        answers = dict(zip(urls, pool.map(service_readiness, urls.values()), strict=True))
+    return {"status": overall_status([a["status"] for a in answers.values()]), "services": answers}
+
+
+# --- WSGI ----------------------------------------------------------------------------------------------
+
+
+def respond(start_response, status: int, body: dict | None = None, headers: list | None = None) -> list:
+    payload = json.dumps(body).encode() if body is not None else b""
+    all_headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store"), *(headers or [])]
+    all_headers.append(("Content-Length", str(len(payload))))
+    start_response(STATUS_TEXT[status], all_headers)
+    return [payload]
+
+
+def error(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message, "fields": {}}}
+
+
+def verify_view(environ: dict, start_response) -> list:
+    mode = parse_qs(environ.get("QUERY_STRING", "")).get("mode", ["strict"])[0]
+    try:
+        claims = decide(mode, environ)
+    except Refused as refused:
+        return respond(start_response, refused.status, error(refused.code, refused.message))
+    if claims is None:
+        return respond(start_response, 204, headers=[("X-User-Id", ""), ("X-User-Roles", "")])
+    headers = [("X-User-Id", str(claims["user_id"])), ("X-User-Roles", ",".join(roles_of(claims)))]
+    return respond(start_response, 204, headers=headers)
+
+
+def health_view(environ: dict, start_response) -> list:
+    report = health_report()
+    return respond(start_response, 503 if report["status"] == "unhealthy" else 200, report)
+
+
+def application(environ: dict, start_response) -> list:
+    """Routes: /verify (for auth_request) and /health (the gateway's aggregate)."""
+    path = environ.get("PATH_INFO", "")
+    if path == "/verify":
+        return verify_view(environ, start_response)
+    if path == "/health":
+        return health_view(environ, start_response)
+    return respond(start_response, 404, error("not_found", "Not found."))
