@@ -730,25 +730,30 @@ def outputs(topology: dict | None = None) -> dict[Path, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file differs")
-    args = parser.parse_args(argv)
+def sync_files(files: dict[Path, str], *, check: bool, rerun: str) -> int:
+    """Write the rendered files that differ; with `check`, list them and return 1 (k8s/render.py too)."""
     stale = []
-    for path, text in outputs().items():
+    for path, text in files.items():
         current = path.read_text() if path.exists() else None
         if current == text:
             continue
-        if args.check:
+        if check:
             stale.append(path.relative_to(ROOT))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
     if stale:
-        print("out of date (run python3 compose/render.py): " + ", ".join(map(str, stale)), file=sys.stderr)
+        print(f"out of date (run {rerun}): " + ", ".join(map(str, stale)), file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file differs")
+    args = parser.parse_args(argv)
+    return sync_files(outputs(), check=args.check, rerun="python3 compose/render.py")
 
 
 if __name__ == "__main__":

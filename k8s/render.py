@@ -1049,21 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file differs")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in outputs().items():
-        current = path.read_text() if path.exists() else None
-        if current == text:
-            continue
-        if args.check:
-            stale.append(path.relative_to(ROOT))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        print("out of date (run python3 k8s/render.py): " + ", ".join(map(str, stale)), file=sys.stderr)
-        return 1
-    return 0
+    return compose.sync_files(outputs(), check=args.check, rerun="python3 k8s/render.py")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from shared.messaging.models import OutboxEvent
-from shared.testing import assert_error, bearer_client  # noqa: F401 (the tests import them from here)
+from shared.testing import assert_error, bearer_client, outbox_envelopes  # noqa: F401 (the tests import them from here)
 
 
 def outbox(event_type: str | None = None) -> list[dict]:
     """The envelopes written to the outbox, oldest first (optionally of one type)."""
-    events = OutboxEvent.objects.order_by("created_at")
-    if event_type:
-        events = events.filter(event_type=event_type)
-    return [event.envelope for event in events]
+    return outbox_envelopes(event_type)
 
 
 class UnreachableCache:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 from inventory.models import Stock
-from shared.messaging.models import OutboxEvent
-from shared.testing import assert_error, bearer_client  # noqa: F401 (the tests import them from here)
+from shared.testing import assert_error, bearer_client, outbox_envelopes  # noqa: F401 (the tests import them from here)
 
 
 def line(product_id, quantity: int) -> dict:
@@ -30,10 +29,7 @@ def order_created_data(order_id=None, lines=(), **overrides) -> dict:
 
 def published(event_type: str | None = None) -> list[dict]:
     """Data of the events written to the outbox, oldest first (optionally of one type)."""
-    events = OutboxEvent.objects.order_by("created_at")
-    if event_type:
-        events = events.filter(event_type=event_type)
-    return [event.envelope["data"] for event in events]
+    return [envelope["data"] for envelope in outbox_envelopes(event_type)]
 
 
 def counts(stock: Stock) -> tuple[int, int, int]:

@@ -19,10 +19,10 @@ from orders import handlers
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from shared.messaging.events import Event, new_event
 from shared.messaging.inbox import handle_once
-from shared.messaging.models import OutboxEvent
 from shared.testing import (
     access_token,
     assert_error,  # noqa: F401 (the tests import them from here)
+    outbox_envelopes,
 )
 
 ORDERS_URL = "/api/v1/orders/"
@@ -67,10 +67,7 @@ def order_payload(*lines: tuple[dict, int], **overrides) -> dict:
 
 def outbox(event_type: str | None = None) -> list[dict]:
     """The data of the events written to the outbox (of one type), oldest first."""
-    events = OutboxEvent.objects.order_by("created_at")
-    if event_type:
-        events = events.filter(event_type=event_type)
-    return [event.envelope["data"] for event in events]
+    return [envelope["data"] for envelope in outbox_envelopes(event_type)]
 
 
 def make_order(

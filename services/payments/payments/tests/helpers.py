@@ -13,6 +13,7 @@ from payments.models import Payment
 from shared.messaging.events import new_event
 from shared.messaging.inbox import handle_once
 from shared.messaging.models import OutboxEvent
+from shared.testing import outbox_envelopes
 
 USER_ID = "7d0c8f0e-5a4b-4a53-9d1e-3f1b2c4d5e6f"
 OTHER_USER_ID = "1e2d3c4b-5a69-4788-9a0b-c1d2e3f40516"
@@ -99,10 +100,7 @@ def captured_payment(**kwargs) -> Payment:
 
 def events(event_type: str) -> list[dict]:
     """The data of every outbox event of a type, oldest first."""
-    return [
-        row.envelope["data"]
-        for row in OutboxEvent.objects.filter(event_type=event_type).order_by("created_at")
-    ]
+    return [envelope["data"] for envelope in outbox_envelopes(event_type)]
 
 
 def published_types() -> list[str]:
