@@ -12,7 +12,8 @@ there is all it takes for every subcommand to include it. The processes run unde
 only renders its configuration and talks to it through supervisorctl.
 
 PLATFORM_INSTANCE (default "dev") selects an isolated copy of the system: any other name shifts every port
-by 1000 and gets its own databases, RabbitMQ vhost, Redis database and var/ directory, so the cross-service
+by 1000 (PLATFORM_PORT_OFFSET) and gets its own databases, RabbitMQ vhost, Redis database (PLATFORM_REDIS_DB,
+default 1) and var/ directory, so the cross-service
 tests can run next to a developer's running platform.
 
 The script starts on the system's python3 and uses the standard library alone until the project's
@@ -273,11 +274,13 @@ def resolve_instance(name: str, endpoints: Endpoints) -> Instance:
         )
     return Instance(
         name=name,
-        port_offset=OTHER_INSTANCE_PORT_OFFSET,
+        port_offset=int(os.environ.get("PLATFORM_PORT_OFFSET", OTHER_INSTANCE_PORT_OFFSET)),
         db_suffix=f"_{name}",
         broker_url=replace_url_path(endpoints.broker_url, "/" + quote(name, safe="")),
         broker_vhost=name,
-        redis_url=replace_url_path(endpoints.redis_url, f"/{OTHER_INSTANCE_REDIS_DB}"),
+        redis_url=replace_url_path(
+            endpoints.redis_url, "/" + os.environ.get("PLATFORM_REDIS_DB", str(OTHER_INSTANCE_REDIS_DB))
+        ),
         var_dir=ROOT / "var" / name,
     )
 

@@ -2,7 +2,8 @@
 as clients and operators do, over HTTP and through the broker.
 
 The copy is the `e2e` instance (PLATFORM_INSTANCE=e2e): every port shifted by 1000, its own databases,
-RabbitMQ vhost and Redis database, so it runs beside a developer's own running platform.
+RabbitMQ vhost and Redis database, so it runs beside a developer's own running platform. E2E_INSTANCE,
+E2E_PORT_OFFSET and E2E_REDIS_DB choose another copy, so that two runs of this suite can go side by side.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-INSTANCE = "e2e"
-PORT_OFFSET = 1000
+INSTANCE = os.environ.get("E2E_INSTANCE", "e2e")
+PORT_OFFSET = int(os.environ.get("E2E_PORT_OFFSET", "1000"))
+REDIS_DB = os.environ.get("E2E_REDIS_DB", "1")
 
 # Saga deadlines short enough to watch them pass in a test, in the order the design needs:
 # the payment deadline falls before the reservation expires.
@@ -78,7 +80,7 @@ def _broker_url_for(vhost: str) -> str:
 
 def _redis_url_for_instance() -> str:
     parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    return urlunsplit((parts.scheme, parts.netloc, "/1", "", ""))  # manage_all.py's non-dev Redis db
+    return urlunsplit((parts.scheme, parts.netloc, f"/{REDIS_DB}", "", ""))
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +89,7 @@ def platform() -> RunningPlatform:
     tables = {**topology["services"], **topology.get("sandbox", {})}
     ports = {name: table["port"] + PORT_OFFSET for name, table in tables.items()}
     env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, "PLATFORM_INSTANCE": INSTANCE}
+    env |= {"PLATFORM_PORT_OFFSET": str(PORT_OFFSET), "PLATFORM_REDIS_DB": REDIS_DB}
     running = RunningPlatform(
         env=env,
         ports=ports,
