@@ -5,6 +5,7 @@ broker's per-queue metrics cover every service's queues. See docs/observability.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ from tests.conftest import INSTANCE, PORT_OFFSET, ROOT
 from tests.shop import Shop
 
 SAGA_SERVICES = ("orders", "inventory", "payments")
-RABBITMQ_METRICS_PORT = 15692
+RABBITMQ_METRICS_PORT = int(os.environ.get("RABBITMQ_METRICS_PORT", "15692"))  # as manage_all.py
 
 
 @pytest.fixture(scope="module")
