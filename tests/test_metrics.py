@@ -6,12 +6,14 @@ broker's per-queue metrics cover every service's queues. See docs/observability.
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+import manage_all
 from shared.testing import scrape, wait_until
 from tests.conftest import INSTANCE, PORT_OFFSET, ROOT
 from tests.shop import Shop
@@ -183,3 +185,40 @@ def test_rabbitmq_reports_every_service_queue_of_the_instance(platform):
     for service in platform.services:
         assert {f"{service}.events", f"{service}.tasks", f"{service}.dead-letter"} <= queues, service
     assert "domain.unroutable" in queues
+
+
+# --- manage_all.py: where the metrics are, and the broker plugin ------------------------------------------
+
+
+@pytest.fixture
+def e2e_platform_description(monkeypatch):
+    monkeypatch.setenv("PLATFORM_INSTANCE", INSTANCE)
+    monkeypatch.setenv("PLATFORM_PORT_OFFSET", str(PORT_OFFSET))
+    return manage_all.load_platform()
+
+
+def test_up_prints_every_metrics_endpoint(e2e_platform_description, worker_metrics_urls, capsys):
+    manage_all.print_access(e2e_platform_description)
+
+    printed = capsys.readouterr().out
+    for service in e2e_platform_description.topology.services:
+        web = f"http://127.0.0.1:{e2e_platform_description.instance.port(service.port)}/metrics"
+        assert f"web {web}   worker {worker_metrics_urls[service.name]}" in printed
+    assert f"/metrics/detailed?vhost={INSTANCE}&family=queue_coarse_metrics" in printed
+
+
+def test_a_broker_without_the_prometheus_plugin_is_explained_not_fatal(
+    e2e_platform_description, monkeypatch, capsys
+):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setattr(manage_all, "RABBITMQ_PROMETHEUS_PORT", closed_port)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no rabbitmq-plugins to enable it with
+
+    manage_all.ensure_rabbitmq_prometheus(e2e_platform_description)
+
+    warning = capsys.readouterr().err
+    assert f"plugin does not answer on 127.0.0.1:{closed_port}" in warning
+    assert "rabbitmq-plugins enable rabbitmq_prometheus" in warning
+    assert "rabbitmq-plugins is not available here" in warning
