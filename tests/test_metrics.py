@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import tomllib
 from urllib.parse import urlsplit
 
@@ -73,13 +74,26 @@ def deltas(before: Snapshot, after: Snapshot) -> dict[tuple, float]:
     }
 
 
+def quiet_snapshot(platform, worker_metrics_urls) -> Snapshot:
+    """A snapshot once earlier tests' sagas have finished: no order in flight, counters standing still."""
+
+    def settled():
+        first = Snapshot(platform, worker_metrics_urls)
+        in_flight = first.web["orders"].value("orders_non_terminal")
+        time.sleep(1.0)
+        second = Snapshot(platform, worker_metrics_urls)
+        return in_flight == 0 and not any(deltas(first, second).values()) and second
+
+    return wait_until(settled, timeout=60, interval=0.5, message="the sagas of earlier tests to finish")
+
+
 def test_orders_move_the_business_and_saga_counters_by_exactly_their_own_facts(
     platform, shop, worker_metrics_urls
 ):
     scarce = shop.new_product(stock=1)
     plenty = shop.new_product(stock=5)
     customer = shop.new_customer()
-    before = Snapshot(platform, worker_metrics_urls)
+    before = quiet_snapshot(platform, worker_metrics_urls)
 
     paid = shop.place_order(customer, [(scarce, 1)]).json()["id"]
     assert shop.wait_for_terminal(customer, paid)["status"] == "confirmed"
@@ -146,8 +160,12 @@ def scrape_status(url: str) -> int:
 
 def test_web_metrics_include_the_state_read_at_scrape_time(platform, worker_metrics_urls):
     for service in platform.services:
-        samples = scrape(platform.url(service, "/metrics"))
-        assert samples.has("outbox_pending_rows"), service
+        # A scrape whose database query fails leaves these gauges out (by design): ask again.
+        samples = wait_until(
+            lambda url=platform.url(service, "/metrics"): (s := scrape(url)).has("outbox_pending_rows") and s,
+            timeout=20,
+            message=f"{service}'s outbox gauges",
+        )
         assert samples.has("outbox_oldest_pending_age_seconds"), service
         assert samples.has("django_http_responses_total_by_status_view_method_total"), service
         assert samples.has("django_db_execute_total"), service
