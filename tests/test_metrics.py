@@ -160,9 +160,10 @@ def scrape_status(url: str) -> int:
 
 def test_web_metrics_include_the_state_read_at_scrape_time(platform, worker_metrics_urls):
     for service in platform.services:
+        url = platform.url(service, "/metrics")
         # A scrape whose database query fails leaves these gauges out (by design): ask again.
         samples = wait_until(
-            lambda url=platform.url(service, "/metrics"): (s := scrape(url)).has("outbox_pending_rows") and s,
+            lambda url=url: (s := scrape(url)).has("outbox_pending_rows") and s,
             timeout=20,
             message=f"{service}'s outbox gauges",
         )
