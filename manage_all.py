@@ -754,7 +754,10 @@ def render_gateway(platform: Platform) -> None:
     if gateway is None:
         return
     binary = ensure_nginx()
-    conf = render.write(gateway)
+    try:
+        conf = render.write(gateway)
+    except FileNotFoundError as exc:  # Swagger UI's files come from a pinned requirement
+        raise PlatformError(str(exc)) from exc
     step(f"Rendered {display(conf)}")
     result = subprocess.run([*nginx_command(binary, conf)[:1], "-t", *nginx_command(binary, conf)[3:]],
                             capture_output=True, text=True, check=False)  # fmt: skip
