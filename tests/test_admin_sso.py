@@ -244,7 +244,7 @@ def _assert_refused_everywhere(platform, cookie: str) -> None:
 
 def test_forged_tampered_expired_and_foreign_cookies_are_refused(platform, staff_browser):
     valid = staff_browser.cookies[SSO_COOKIE]
-    header, payload, signature = valid.split(".")
+    header, _payload, signature = valid.split(".")
     claims = jwt.decode(valid, options={"verify_signature": False})
     now = int(time.time())
     forged = {
