@@ -105,7 +105,9 @@ def test_the_shadow_user_follows_the_claims_and_stays_one_row(client):
         pytest.param(lambda: _signed(iat=int(time.time()) - 600, exp=int(time.time()) - 1), id="expired"),
         pytest.param(lambda: _signed(OTHER_KEYS[0]), id="other key"),
         pytest.param(lambda: _signed(iss="someone-else"), id="other issuer"),
-        pytest.param(lambda: jwt.encode(_claims(), "secret", algorithm="HS256"), id="hmac"),
+        pytest.param(
+            lambda: jwt.encode(_claims(), "a-shared-secret-of-32-bytes-or-more", algorithm="HS256"), id="hmac"
+        ),
         pytest.param(lambda: "not-a-token", id="garbage"),
     ],
 )
