@@ -1083,13 +1083,14 @@ def print_access(platform: Platform) -> None:
     print(f"\nPlatform instance {instance.name!r} is up:")
     for service in platform.topology.services:
         base = f"http://127.0.0.1:{instance.port(service.port)}"
-        print(f"  {service.name:<13} {base}/   admin {base}/admin/")
+        print(f"  {service.name:<13} {base}/   admin {base}/admin/{service.name}/")
     for sandbox in platform.topology.sandboxes:
         print(f"  {sandbox.name:<13} http://127.0.0.1:{instance.port(sandbox.port)}/   (sandbox)")
     print(f"  {'flower':<13} http://127.0.0.1:{instance.port(platform.topology.flower_port)}/flower/")
     if platform.topology.gateway_port is not None:
         gateway = f"http://127.0.0.1:{instance.port(int(platform.topology.gateway_port))}"
         print(f"  {'gateway':<13} {gateway}/   health {gateway}/health   docs {gateway}/docs/")
+        print(f"  {'admins':<13} {gateway}/admin/<service>/   (one staff login: {gateway}/admin/identity/)")
     logins = demo_logins()
     print("Demo logins:")
     print(f"  staff        {logins['DEMO_STAFF_EMAIL']} / {logins['DEMO_STAFF_PASSWORD']}")
