@@ -817,7 +817,10 @@ def render_gateway(platform: Platform) -> None:
     if gateway is None:
         return
     binary = ensure_nginx()
-    conf = render.write(gateway)
+    try:
+        conf = render.write(gateway)
+    except FileNotFoundError as exc:  # Swagger UI's files come from a pinned requirement
+        raise PlatformError(str(exc)) from exc
     step(f"Rendered {display(conf)}")
     result = subprocess.run([*nginx_command(binary, conf)[:1], "-t", *nginx_command(binary, conf)[3:]],
                             capture_output=True, text=True, check=False)  # fmt: skip
@@ -1143,7 +1146,7 @@ def print_access(platform: Platform) -> None:
     print(f"\nPlatform instance {instance.name!r} is up:")
     for service in platform.topology.services:
         base = f"http://127.0.0.1:{instance.port(service.port)}"
-        print(f"  {service.name:<13} {base}/   admin {base}/admin/")
+        print(f"  {service.name:<13} {base}/   admin {base}/admin/{service.name}/")
     print("Metrics (Prometheus text; not routed by the gateway):")
     for service in platform.topology.services:
         web = f"http://127.0.0.1:{instance.port(service.port)}/metrics"
@@ -1164,6 +1167,7 @@ def print_access(platform: Platform) -> None:
     if platform.topology.gateway_port is not None:
         gateway = f"http://127.0.0.1:{instance.port(int(platform.topology.gateway_port))}"
         print(f"  {'gateway':<13} {gateway}/   health {gateway}/health   docs {gateway}/docs/")
+        print(f"  {'admins':<13} {gateway}/admin/<service>/   (one staff login: {gateway}/admin/identity/)")
     logins = demo_logins()
     print("Demo logins:")
     print(f"  staff        {logins['DEMO_STAFF_EMAIL']} / {logins['DEMO_STAFF_PASSWORD']}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,19 @@ RATE_DEFAULTS = {  # variable: (default rate, burst variable, default burst)
     "GATEWAY_RATE_PER_IP": ("50r/s", "GATEWAY_RATE_PER_IP_BURST", "100"),
     "GATEWAY_LOGIN_RATE": ("5r/m", "GATEWAY_LOGIN_BURST", "5"),
     "GATEWAY_ORDER_RATE": ("10r/s", "GATEWAY_ORDER_BURST", "20"),
+    "GATEWAY_ADMIN_LOGIN_RATE": ("10r/m", "GATEWAY_ADMIN_LOGIN_BURST", "10"),
 }
+# Swagger UI's files inside the installed drf-spectacular-sidecar package (copied next to /docs/).
+SWAGGER_UI_FILES = (
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "swagger-ui.css",
+    "favicon-32x32.png",
+)
+SWAGGER_UI_LOCATOR = (
+    "import pathlib, drf_spectacular_sidecar as s; "
+    "print(pathlib.Path(s.__file__).parent / 'static' / 'drf_spectacular_sidecar' / 'swagger-ui-dist')"
+)
 
 
 class NginxTemplate(Template):
@@ -70,6 +84,7 @@ class Gateway:
     routes: tuple[Route, ...]
     login_paths: tuple[str, ...]
     per_user_paths: tuple[str, ...]
+    admin_login_path: str = ""
 
     @property
     def nginx_dir(self) -> Path:
@@ -107,6 +122,7 @@ def load_gateway(topology_file: Path, instance: str, var_dir: Path, port_offset:
         routes=tuple(routes),
         login_paths=tuple(table.get("login_paths", ())),
         per_user_paths=tuple(table.get("per_user_paths", ())),
+        admin_login_path=table.get("admin_login_path", ""),
     )
 
 
@@ -214,6 +230,31 @@ def extra_routes(gateway: Gateway) -> list[str]:
     return blocks
 
 
+def admin_routes(gateway: Gateway, rates: dict) -> list[str]:
+    """Every service's Django admin at /admin/<service>/ and its assets at /static/<service>/.
+
+    The services serve both under those very paths (shared.settings), so nothing is rewritten on the
+    way; the single sign-on login page gets its own per-address limit on POST (password guessing).
+    """
+    blocks = []
+    for name in gateway.service_ports:
+        blocks.append(location(f"/admin/{name}/", f"{name} admin", [f"proxy_pass http://svc_{name};"]))
+        blocks.append(
+            location(f"/static/{name}/", f"{name} admin assets", [f"proxy_pass http://svc_{name};"])
+        )
+    if gateway.admin_login_path:
+        owner = gateway.admin_login_path.strip("/").split("/")[1]
+        if owner not in gateway.service_ports:
+            raise ValueError(f"admin_login_path {gateway.admin_login_path}: no service {owner!r}")
+        directives = [
+            f"limit_req zone=per_ip burst={rates['GATEWAY_RATE_PER_IP_BURST']} nodelay;",
+            f"limit_req zone=admin_login burst={rates['GATEWAY_ADMIN_LOGIN_BURST']} nodelay;",
+            f"proxy_pass http://svc_{owner};",
+        ]
+        blocks.append(location(f"= {gateway.admin_login_path}", "admin single sign-on login", directives))
+    return blocks
+
+
 # --- rates ---------------------------------------------------------------------------------------------
 
 
@@ -239,6 +280,10 @@ def render_conf(gateway: Gateway, env: dict) -> str:
     rates = rates_from(env)
     login_retry = retry_after(rates["GATEWAY_LOGIN_RATE"])
     retry_map = "\n        ".join(f'"{path}" {login_retry};' for path in gateway.login_paths)
+    if gateway.admin_login_path:
+        admin_retry = retry_after(rates["GATEWAY_ADMIN_LOGIN_RATE"])
+        retry_map += f'\n        "{gateway.admin_login_path}" {admin_retry};'
+
     return template("nginx.conf.template").substitute(
         instance=gateway.instance,
         nginx_dir=gateway.nginx_dir,
@@ -249,6 +294,7 @@ def render_conf(gateway: Gateway, env: dict) -> str:
         rate_per_ip=rates["GATEWAY_RATE_PER_IP"],
         rate_per_ip_burst=rates["GATEWAY_RATE_PER_IP_BURST"],
         login_rate=rates["GATEWAY_LOGIN_RATE"],
+        admin_login_rate=rates["GATEWAY_ADMIN_LOGIN_RATE"],
         order_rate=rates["GATEWAY_ORDER_RATE"],
         order_rate_burst=rates["GATEWAY_ORDER_BURST"],
         retry_after_map=retry_map,
@@ -261,7 +307,9 @@ def render_conf(gateway: Gateway, env: dict) -> str:
         error_pages=error_pages(sorted(NGINX_ERRORS)),
         limiter_error_pages=error_pages([429], edge=False),
         auth_locations=auth_locations(),
-        routes="\n".join([*api_routes(gateway, rates), *extra_routes(gateway)]),
+        routes="\n".join(
+            [*api_routes(gateway, rates), *extra_routes(gateway), *admin_routes(gateway, rates)]
+        ),
     )
 
 
@@ -271,12 +319,35 @@ def render_docs(gateway: Gateway) -> str:
     return template("docs.html.template").substitute(schema_links=links, schema_urls_json=json.dumps(schemas))
 
 
-def write(gateway: Gateway, env: dict | None = None) -> Path:
-    """Render nginx.conf and docs/index.html under var/<instance>/nginx/; returns the conf's path."""
+def swagger_ui_dir(python: Path = ROOT / ".venv" / "bin" / "python") -> Path:
+    """Where the installed drf-spectacular-sidecar keeps Swagger UI (asked of the virtualenv's Python,
+    since this module runs on the system's, before or outside the virtualenv)."""
+    answer = subprocess.run([str(python), "-c", SWAGGER_UI_LOCATOR], capture_output=True, text=True)
+    folder = Path(answer.stdout.strip()) if answer.returncode == 0 else None
+    if folder is None or not all((folder / name).is_file() for name in SWAGGER_UI_FILES):
+        raise FileNotFoundError(
+            f"Swagger UI assets not found with {python} (drf-spectacular-sidecar, requirements/base.txt): "
+            f"install the requirements (`python3 manage_all.py up` does) and render again. {answer.stderr}"
+        )
+    return folder
+
+
+def copy_swagger_ui(target: Path, source: Path | None = None) -> None:
+    """Swagger UI next to /docs/index.html, so the page works offline and from one origin."""
+    source = source or swagger_ui_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SWAGGER_UI_FILES:
+        shutil.copyfile(source / name, target / name)
+
+
+def write(gateway: Gateway, env: dict | None = None, swagger_ui: Path | None = None) -> Path:
+    """Render nginx.conf and docs/index.html (with Swagger UI's files) under var/<instance>/nginx/;
+    returns the conf's path. `swagger_ui`: the assets' folder, found in .venv when not given."""
     env = dict(os.environ if env is None else env)
     for sub in ("tmp", "cache", "docs"):
         (gateway.nginx_dir / sub).mkdir(parents=True, exist_ok=True)
     (gateway.var_dir / "log").mkdir(parents=True, exist_ok=True)
+    copy_swagger_ui(gateway.nginx_dir / "docs" / "swagger-ui", swagger_ui)
     (gateway.nginx_dir / "docs" / "index.html").write_text(render_docs(gateway))
     gateway.conf_file.write_text(render_conf(gateway, env))
     return gateway.conf_file

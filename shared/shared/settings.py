@@ -15,7 +15,9 @@ Nothing exists only in "production": integrations switch on from the environment
 DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
 JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, EVENTS_DELIVERY_LIMIT,
 EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, <SERVICE>_URL (each service's base URL),
-EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL.
+EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
+USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
+CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.admin_sso).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _BASE_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +56,7 @@ _MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "shared.admin_sso.middleware.AdminSsoMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -148,6 +150,41 @@ def _simple_jwt(env: environ.Env, keys: jwt_keys.KeyPair) -> dict:
     }
 
 
+def _admin(env: environ.Env, service: str, *, signs_tokens: bool) -> dict:
+    """Each admin lives under /admin/<service>/ (its assets under /static/<service>/), so the paths
+    Django builds are right both on the service's own port and through the gateway, and six admins on
+    one host keep their cookies apart. identity's login is everyone's (shared.admin_sso, docs/admin.md).
+    """
+    admin_path = f"admin/{service}/"
+    return {
+        "ADMIN_URL_PATH": admin_path,
+        "STATIC_URL": env.str("STATIC_URL", default=f"/static/{service}/"),
+        "SESSION_COOKIE_NAME": f"{service}_sessionid",
+        "SESSION_COOKIE_PATH": f"/{admin_path}",
+        "CSRF_COOKIE_NAME": f"{service}_csrftoken",
+        "CSRF_COOKIE_PATH": f"/{admin_path}",
+        "SESSION_COOKIE_SECURE": env.bool("SESSION_COOKIE_SECURE", default=False),
+        "CSRF_COOKIE_SECURE": env.bool("CSRF_COOKIE_SECURE", default=False),
+        # Behind the gateway: the browser's host (with its port) and scheme as nginx saw them, so the
+        # CSRF origin check and absolute URLs match what the browser sent. nginx always overwrites both
+        # headers, and the services listen on loopback/cluster addresses only.
+        "USE_X_FORWARDED_HOST": env.bool("USE_X_FORWARDED_HOST", default=True),
+        "SECURE_PROXY_SSL_HEADER": (
+            ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", default=True) else None
+        ),
+        # Origins allowed to POST to the admin when they differ from the request's host (other proxies).
+        "CSRF_TRUSTED_ORIGINS": env.list("CSRF_TRUSTED_ORIGINS", default=[]),
+        "ADMIN_SSO": {
+            "ROLE": "issuer" if signs_tokens else "consumer",
+            "COOKIE_NAME": "admin_sso",
+            "COOKIE_SECONDS": env.int("ADMIN_SSO_COOKIE_SECONDS", default=900),
+            "COOKIE_SECURE": env.bool("ADMIN_SSO_COOKIE_SECURE", default=False),
+            "LOGIN_URL": env.str("ADMIN_SSO_LOGIN_URL", default="/admin/identity/login/"),
+            "LOGOUT_URL": env.str("ADMIN_SSO_LOGOUT_URL", default="/admin/identity/logout/"),
+        },
+    }
+
+
 def _celery(env: environ.Env, service: str, event_types: list[str], delivery_limit: int, beat: dict) -> dict:
     """Design section 4: nothing acknowledged before it is done, nothing published unconfirmed."""
     time_limit = env.int("TASK_TIME_LIMIT", default=60)
@@ -209,6 +246,7 @@ def configure(
         **(beat_schedule or {}),
     }
     keys = jwt_keys.load_key_pair(env, signs=signs_tokens)
+    admin_app = f"shared.admin_sso.apps.{'Issuer' if signs_tokens else 'Consumer'}AdminConfig"
 
     namespace.update(
         SERVICE_NAME=service,
@@ -216,7 +254,7 @@ def configure(
         SECRET_KEY=env.str("SECRET_KEY", default=f"insecure-local-only-{service}"),
         DEBUG=debug,
         ALLOWED_HOSTS=env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", service]),
-        INSTALLED_APPS=[*_BASE_APPS, *(extra_apps or []), *apps],
+        INSTALLED_APPS=[admin_app, *_BASE_APPS, *(extra_apps or []), *apps],
         MIDDLEWARE=_MIDDLEWARE,
         ROOT_URLCONF="config.urls",
         WSGI_APPLICATION="config.wsgi.application",
@@ -236,7 +274,6 @@ def configure(
         TIME_ZONE="UTC",
         USE_I18N=True,
         USE_TZ=True,
-        STATIC_URL=env.str("STATIC_URL", default="static/"),
         STATIC_ROOT=env.str("STATIC_ROOT", default=None),  # set where collectstatic runs (images)
         WHITENOISE_USE_FINDERS=True,  # admin assets served without a collectstatic step locally
         DATA_UPLOAD_MAX_MEMORY_SIZE=env.int("MAX_BODY_BYTES", default=1024 * 1024),
@@ -265,5 +302,6 @@ def configure(
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),
         OUTBOX_SWEEP_MAX_BATCHES=env.int("OUTBOX_SWEEP_MAX_BATCHES", default=50),
+        **_admin(env, service, signs_tokens=signs_tokens),
         **_celery(env, service, sorted(subscriptions), delivery_limit, beat),
     )

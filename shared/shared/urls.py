@@ -1,18 +1,25 @@
 """The URLs every service exposes besides its own API."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from shared import health, metrics
 
 
 def service_urlpatterns(*api) -> list:
-    """`urlpatterns` of a service's `config/urls.py`: health, admin, OpenAPI schema, metrics, its API."""
+    """`urlpatterns` of a service's `config/urls.py`: health, admin, OpenAPI schema, metrics, its API.
+
+    The admin is at `admin/<service>/`, the path the gateway exposes it under, so every URL it builds
+    is right through the gateway and on the service's own port; plain `admin/` redirects there.
+    """
     return [
         path("health/live", health.live, name="health-live"),
         path("health/ready", health.ready, name="health-ready"),
-        path("admin/", admin.site.urls),
+        path(settings.ADMIN_URL_PATH, admin.site.urls),
+        path("admin/", RedirectView.as_view(pattern_name="admin:index"), name="admin-moved"),
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         # Our export, not django_prometheus.urls: it adds the state read at scrape time (shared.metrics).
         path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),

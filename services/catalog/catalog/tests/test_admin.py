@@ -12,7 +12,7 @@ from catalog.tests.helpers import outbox
 
 pytestmark = pytest.mark.django_db
 
-PRODUCTS_ADMIN = "/admin/catalog/product/"
+PRODUCTS_ADMIN = "/admin/catalog/catalog/product/"
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_the_product_list_filters_and_searches(admin_client, make_product, books
 
 
 def test_adding_a_category_in_the_admin(admin_client):
-    response = admin_client.post("/admin/catalog/category/add/", {"name": "Garden", "slug": "garden"})
+    response = admin_client.post("/admin/catalog/catalog/category/add/", {"name": "Garden", "slug": "garden"})
 
     assert response.status_code == 302, response.content
     assert Category.objects.get().slug == "garden"
@@ -126,5 +126,5 @@ def test_the_add_and_change_pages_render(admin_client, make_product, kitchen):
     assert 'name="initial_stock"' in add_page.content.decode()
     assert change_page.status_code == 200
     assert 'name="initial_stock"' not in change_page.content.decode()
-    assert admin_client.get("/admin/catalog/category/").status_code == 200
-    assert admin_client.get(f"/admin/catalog/category/{kitchen.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/catalog/catalog/category/").status_code == 200
+    assert admin_client.get(f"/admin/catalog/catalog/category/{kitchen.pk}/change/").status_code == 200

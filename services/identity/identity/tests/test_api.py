@@ -371,7 +371,7 @@ def test_the_demo_staff_user_can_open_the_user_admin(client):
     call_command("seed", stdout=StringIO())
     client.force_login(User.objects.get(email="staff@example.com"))
 
-    response = client.get("/admin/identity/user/")
+    response = client.get("/admin/identity/identity/user/")
 
     assert response.status_code == 200
     assert b"customer@example.com" in response.content
@@ -380,10 +380,10 @@ def test_the_demo_staff_user_can_open_the_user_admin(client):
 def test_a_customer_cannot_open_the_user_admin(client, customer):
     client.force_login(customer)
 
-    response = client.get("/admin/identity/user/")
+    response = client.get("/admin/identity/identity/user/")
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/admin/identity/login/")
 
 
 def test_the_admin_deactivate_action_goes_through_the_service(
@@ -394,7 +394,7 @@ def test_the_admin_deactivate_action_goes_through_the_service(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            "/admin/identity/user/", {"action": "deactivate", "_selected_action": [str(customer.pk)]}
+            "/admin/identity/identity/user/", {"action": "deactivate", "_selected_action": [str(customer.pk)]}
         )
 
     assert response.status_code == 302

@@ -317,7 +317,7 @@ def test_the_openapi_schema_lists_the_stock_paths(staff_client):
 # Admin
 
 
-ADMIN_STOCK_URL = "/admin/inventory/stock/"
+ADMIN_STOCK_URL = "/admin/inventory/inventory/stock/"
 
 
 def test_the_admin_adjust_action_asks_for_delta_and_reason_first(admin_client, make_stock):
@@ -375,8 +375,8 @@ def test_the_admin_shows_reservations_with_lines_filtered_by_status(admin_client
     held = services.reservation_create(order_id=uuid.uuid4(), lines=[line(stock.product_id, 2)])
     services.reservation_cancel(order_id=uuid.uuid4())
 
-    listing = admin_client.get("/admin/inventory/reservation/", {"status": ReservationStatus.HELD})
-    detail = admin_client.get(f"/admin/inventory/reservation/{held.pk}/change/")
+    listing = admin_client.get("/admin/inventory/inventory/reservation/", {"status": ReservationStatus.HELD})
+    detail = admin_client.get(f"/admin/inventory/inventory/reservation/{held.pk}/change/")
 
     assert listing.status_code == 200
     assert list(listing.context["cl"].queryset) == [held]
@@ -389,5 +389,5 @@ def test_the_admin_cannot_add_or_edit_stock_reservations_or_adjustments(admin_cl
     make_stock(5)
 
     for model in ("stock", "reservation", "stockadjustment"):
-        assert admin_client.get(f"/admin/inventory/{model}/add/").status_code == 403
-    assert admin_client.get("/admin/inventory/stockadjustment/").status_code == 200
+        assert admin_client.get(f"/admin/inventory/inventory/{model}/add/").status_code == 403
+    assert admin_client.get("/admin/inventory/inventory/stockadjustment/").status_code == 200

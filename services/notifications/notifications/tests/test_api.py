@@ -16,7 +16,7 @@ from notifications.tests.helpers import NOTIFICATIONS_URL, assert_error, bearer_
 pytestmark = pytest.mark.django_db
 
 LIST_FIELDS = {"id", "kind", "subject", "status", "created_at"}
-ADMIN_URL = "/admin/notifications/notification/"
+ADMIN_URL = "/admin/notifications/notifications/notification/"
 
 
 def record(event_type: str, kind: str, *, user_id: str, **data) -> Notification:
@@ -233,4 +233,4 @@ def test_a_customer_cannot_open_the_admin(client, django_user_model, notificatio
     response = client.get(ADMIN_URL)
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/admin/notifications/login/")

@@ -687,17 +687,17 @@ def test_the_admin_lists_searches_and_shows_orders(admin_client):
     order = make_order(email="findme@example.com")
     make_order(email="other@example.com")
 
-    listing = admin_client.get("/admin/orders/order/", {"status__exact": "pending"})
-    by_id = admin_client.get("/admin/orders/order/", {"q": str(order.id)})
-    by_email = admin_client.get("/admin/orders/order/", {"q": "findme"})
-    detail = admin_client.get(f"/admin/orders/order/{order.id}/change/")
+    listing = admin_client.get("/admin/orders/orders/order/", {"status__exact": "pending"})
+    by_id = admin_client.get("/admin/orders/orders/order/", {"q": str(order.id)})
+    by_email = admin_client.get("/admin/orders/orders/order/", {"q": "findme"})
+    detail = admin_client.get(f"/admin/orders/orders/order/{order.id}/change/")
 
     assert listing.status_code == 200
     assert by_id.context["cl"].result_count == 1
     assert by_email.context["cl"].result_count == 1
     assert detail.status_code == 200
     assert b"tok_visa" not in detail.content
-    assert admin_client.get("/admin/orders/productreadmodel/").status_code == 200
+    assert admin_client.get("/admin/orders/orders/productreadmodel/").status_code == 200
 
 
 def test_the_admin_cancel_action_cancels_through_the_service(admin_client):
@@ -705,7 +705,7 @@ def test_the_admin_cancel_action_cancels_through_the_service(admin_client):
     rejected = make_order(status="rejected")
 
     response = admin_client.post(
-        "/admin/orders/order/",
+        "/admin/orders/orders/order/",
         {"action": "cancel_orders", "_selected_action": [str(open_order.id), str(rejected.id)]},
         follow=True,
     )

@@ -173,9 +173,9 @@ def test_the_admin_lists_filters_and_searches_payments(admin_browser):
     captured = captured_payment()
     pending = create_payment()
 
-    by_status = admin_browser.get("/admin/payments/payment/", {"status__exact": "pending"})
-    by_order = admin_browser.get("/admin/payments/payment/", {"q": str(captured.order_id)})
-    detail = admin_browser.get(f"/admin/payments/payment/{captured.id}/change/")
+    by_status = admin_browser.get("/admin/payments/payments/payment/", {"status__exact": "pending"})
+    by_order = admin_browser.get("/admin/payments/payments/payment/", {"q": str(captured.order_id)})
+    detail = admin_browser.get(f"/admin/payments/payments/payment/{captured.id}/change/")
 
     assert by_status.status_code == 200
     assert str(pending.order_id) in by_status.content.decode()
@@ -191,7 +191,7 @@ def test_the_admin_refund_action_refunds_captured_payments_only(admin_browser, p
     pending = create_payment()
 
     response = admin_browser.post(
-        "/admin/payments/payment/",
+        "/admin/payments/payments/payment/",
         {"action": "refund", "_selected_action": [str(captured.id), str(pending.id)]},
         follow=True,
     )
@@ -214,8 +214,10 @@ def test_the_refund_action_needs_the_change_permission(client):
     client.force_login(viewer)
     captured = captured_payment()
 
-    page = client.get("/admin/payments/payment/")
-    client.post("/admin/payments/payment/", {"action": "refund", "_selected_action": [str(captured.id)]})
+    page = client.get("/admin/payments/payments/payment/")
+    client.post(
+        "/admin/payments/payments/payment/", {"action": "refund", "_selected_action": [str(captured.id)]}
+    )
 
     assert page.status_code == 200
     assert "Refund selected captured payments" not in page.content.decode()
