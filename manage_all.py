@@ -78,6 +78,9 @@ SHARED_TESTS_ROLE = "shared_tests"  # role and database used only by the shared 
 # gateway's internal balancer for the service listens on port + balancer_port_offset ([processes]).
 DEFAULT_INSTANCE_PORT_STEP = 100
 DEFAULT_BALANCER_PORT_OFFSET = 50
+# With the default step, 9 instances span 800 ports: they stay clear of the next platform instance's
+# ports, 1000 further on (PLATFORM_PORT_OFFSET), which no check within one topology could see.
+MAX_WEB_INSTANCES = 9
 SCALE_ARGUMENT = re.compile(r"(?P<service>[a-z][a-z0-9_]*)=(?P<count>\d+)")
 INSTANCES_FILE = "instances.json"  # the web instance counts the last `up` applied, for the other commands
 
@@ -317,8 +320,15 @@ def parse_service(name: str, table: dict) -> Service:
         web_workers=int(table.get("web_workers", 1)),
         web_threads=int(table.get("web_threads", 4)),
         worker_concurrency=int(table.get("worker_concurrency", 1)),
-        instances=positive_integer(table, "instances", 1, f"[services.{name}]"),
+        instances=web_instance_count(table, name),
     )
+
+
+def web_instance_count(table: dict, name: str) -> int:
+    count = positive_integer(table, "instances", 1, f"[services.{name}]")
+    if count > MAX_WEB_INSTANCES:
+        raise PlatformError(f"topology.toml: [services.{name}] instances must be at most {MAX_WEB_INSTANCES}")
+    return count
 
 
 def parse_scale(arguments: list[str]) -> dict[str, int]:
@@ -326,8 +336,10 @@ def parse_scale(arguments: list[str]) -> dict[str, int]:
     counts = {}
     for argument in arguments:
         match = SCALE_ARGUMENT.fullmatch(argument.strip())
-        if match is None or int(match["count"]) < 1:
-            raise PlatformError(f"--scale {argument!r}: write SERVICE=N with N at least 1, e.g. catalog=2")
+        if match is None or not 1 <= int(match["count"]) <= MAX_WEB_INSTANCES:
+            raise PlatformError(
+                f"--scale {argument!r}: write SERVICE=N with N from 1 to {MAX_WEB_INSTANCES}, e.g. catalog=2"
+            )
         counts[match["service"]] = int(match["count"])
     return counts
 

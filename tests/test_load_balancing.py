@@ -79,17 +79,15 @@ def test_a_port_collision_is_refused_with_both_owners_named(tmp_path):
     assert "catalog web instance 2" in str(refused.value) and "sandbox payment_provider" in str(refused.value)
 
 
-@pytest.mark.parametrize("value", ["0", '"two"', "true", "-1"])
+@pytest.mark.parametrize("value", ["0", '"two"', "true", "-1", "10"])
 def test_a_bad_instance_count_is_refused(tmp_path, value):
-    with pytest.raises(
-        manage_all.PlatformError, match=r"\[services.catalog\] instances must be a positive integer"
-    ):
+    with pytest.raises(manage_all.PlatformError, match=r"\[services.catalog\] instances must be"):
         _topology_file(tmp_path, catalog=f"instances = {value}")
 
 
 def test_scale_arguments_are_parsed_and_checked(tmp_path):
     assert manage_all.parse_scale(["catalog=2", "orders=3", "catalog=1"]) == {"catalog": 1, "orders": 3}
-    for bad in ("catalog", "catalog=0", "catalog=x", "=2", "Catalog=2"):
+    for bad in ("catalog", "catalog=0", "catalog=10", "catalog=x", "=2", "Catalog=2"):
         with pytest.raises(manage_all.PlatformError, match="write SERVICE=N"):
             manage_all.parse_scale([bad])
     with pytest.raises(manage_all.PlatformError, match="--scale shipping: no such service"):
