@@ -2,6 +2,7 @@
 """Developer entry point of the order platform: install, provision, run and test it with one command.
 
     python3 manage_all.py up                 # check infrastructure, install, provision, migrate, start, wait
+    python3 manage_all.py up --scale catalog=2   # the same, with two catalog web instances behind nginx
     python3 manage_all.py status             # what supervisord runs and what each service's readiness says
     python3 manage_all.py logs identity -f   # follow one service's process logs
     python3 manage_all.py test               # every test suite, one process each, then a summary
@@ -36,7 +37,7 @@ import urllib.error
 import urllib.request
 import venv
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -73,6 +74,16 @@ OTHER_INSTANCE_PORT_OFFSET = 1000
 OTHER_INSTANCE_REDIS_DB = 1
 SHARED_TESTS_ROLE = "shared_tests"  # role and database used only by the shared package's test suite
 
+# Instance n (1-based) of a service's web server listens on port + (n - 1) * instance_port_step; the
+# gateway's internal balancer for the service listens on port + balancer_port_offset ([processes]).
+DEFAULT_INSTANCE_PORT_STEP = 100
+DEFAULT_BALANCER_PORT_OFFSET = 50
+# With the default step, 9 instances span 800 ports: they stay clear of the next platform instance's
+# ports, 1000 further on (PLATFORM_PORT_OFFSET), which no check within one topology could see.
+MAX_WEB_INSTANCES = 9
+SCALE_ARGUMENT = re.compile(r"(?P<service>[a-z][a-z0-9_]*)=(?P<count>\d+)")
+INSTANCES_FILE = "instances.json"  # the web instance counts the last `up` applied, for the other commands
+
 TCP_TIMEOUT = 2.0
 READY_TIMEOUT = 120.0
 SUPERVISORD_START_TIMEOUT = 15.0
@@ -87,8 +98,6 @@ DEMO_LOGIN_DEFAULTS = {
 
 MIGRATE_COMMANDS = (("migrate", "--noinput"), ("setup_messaging",))
 SEED_COMMANDS = (("seed",),)
-PROCESS_ROLES = ("web", "worker", "beat")
-METRICS_ROLES = ("web", "worker")  # process groups whose metrics are merged from PROMETHEUS_MULTIPROC_DIR
 GUNICORN_CONFIG = "python:shared.gunicorn_conf"
 RABBITMQ_PROMETHEUS_PLUGIN = "rabbitmq_prometheus"
 # The plugin's port on the broker's host; RABBITMQ_METRICS_PORT overrides it (a broker configured otherwise).
@@ -117,6 +126,7 @@ class Service:
     web_threads: int
     worker_concurrency: int
     worker_metrics_port: int | None = None  # the Celery worker's Prometheus endpoint
+    instances: int = 1  # web instances (gunicorn masters); the Celery worker and beat stay single
 
     @property
     def directory(self) -> Path:
@@ -142,6 +152,33 @@ class Topology:
     flower_port: int
     gateway_port: int | None
     infrastructure: dict
+    verifier_port: int | None = None
+    instance_port_step: int = DEFAULT_INSTANCE_PORT_STEP
+    balancer_port_offset: int = DEFAULT_BALANCER_PORT_OFFSET
+
+    def web_ports(self, service: Service) -> tuple[int, ...]:
+        """The (unshifted) port of each web instance of `service`, instance 1 first."""
+        return tuple(service.port + n * self.instance_port_step for n in range(service.instances))
+
+    def balancer_port(self, service: Service) -> int | None:
+        """Where peers reach every instance of `service` (the gateway nginx), or None without a gateway."""
+        return None if self.gateway_port is None else service.port + self.balancer_port_offset
+
+    def scaled(self, counts: dict[str, int]) -> "Topology":
+        """This topology with some services' web instance counts replaced (`up --scale`), re-validated."""
+        known = {service.name for service in self.services}
+        unknown = sorted(set(counts) - known)
+        if unknown:
+            raise PlatformError(
+                f"--scale {unknown[0]}: no such service; topology.toml has {', '.join(known)}"
+            )
+        services = tuple(
+            replace(service, instances=counts.get(service.name, service.instances))
+            for service in self.services
+        )
+        topology = replace(self, services=services)
+        validate_ports(topology)
+        return topology
 
 
 @dataclass(frozen=True)
@@ -226,13 +263,59 @@ def load_topology(path: Path = TOPOLOGY_FILE) -> Topology:
         Sandbox(name=name, port=int(table["port"]), app=table["app"], threads=int(table.get("threads", 8)))
         for name, table in data.get("sandbox", {}).items()
     )
-    return Topology(
+    gateway = data.get("gateway", {})
+    topology = Topology(
         services=services,
         sandboxes=sandboxes,
         flower_port=int(processes.get("flower_port", 5555)),
-        gateway_port=data.get("gateway", {}).get("port"),
+        gateway_port=gateway.get("port"),
         infrastructure=data.get("infrastructure", {}),
+        verifier_port=gateway.get("verifier_port"),
+        instance_port_step=positive_integer(processes, "instance_port_step", DEFAULT_INSTANCE_PORT_STEP),
+        balancer_port_offset=positive_integer(
+            processes, "balancer_port_offset", DEFAULT_BALANCER_PORT_OFFSET
+        ),
     )
+    validate_ports(topology)
+    return topology
+
+
+def positive_integer(table: dict, key: str, default: int, where: str = "[processes]") -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PlatformError(f"topology.toml: {where} {key} must be a positive integer, not {value!r}")
+    return value
+
+
+def topology_ports(topology: Topology) -> list[tuple[int, str]]:
+    """Every port the topology assigns, with who listens there (before any instance offset)."""
+    ports = [(topology.flower_port, "flower")]
+    if topology.gateway_port is not None:
+        ports.append((int(topology.gateway_port), "the gateway"))
+    if topology.verifier_port is not None:
+        ports.append((int(topology.verifier_port), "the gateway verifier"))
+    for service in topology.services:
+        for number, port in enumerate(topology.web_ports(service), start=1):
+            ports.append((port, f"{service.name} web instance {number}"))
+        if (balancer := topology.balancer_port(service)) is not None:
+            ports.append((balancer, f"{service.name}'s internal balancer"))
+    ports += [(sandbox.port, f"sandbox {sandbox.name}") for sandbox in topology.sandboxes]
+    return ports
+
+
+def validate_ports(topology: Topology) -> None:
+    """Fail when two listeners would share a port, or one would lie outside 1-65535."""
+    owners: dict[int, str] = {}
+    for port, owner in topology_ports(topology):
+        if not 0 < port < 65536:
+            raise PlatformError(f"topology.toml: {owner} would listen on port {port}, outside 1-65535")
+        if port in owners:
+            raise PlatformError(
+                f"topology.toml: port {port} is both {owners[port]}'s and {owner}'s; instance n of a "
+                "service listens on port + (n - 1) * instance_port_step and its balancer on port + "
+                "balancer_port_offset ([processes]): choose other ports or fewer instances"
+            )
+        owners[port] = owner
 
 
 def parse_service(name: str, table: dict) -> Service:
@@ -246,7 +329,28 @@ def parse_service(name: str, table: dict) -> Service:
         web_threads=int(table.get("web_threads", 4)),
         worker_concurrency=int(table.get("worker_concurrency", 1)),
         worker_metrics_port=int(table["worker_metrics_port"]) if "worker_metrics_port" in table else None,
+        instances=web_instance_count(table, name),
     )
+
+
+def web_instance_count(table: dict, name: str) -> int:
+    count = positive_integer(table, "instances", 1, f"[services.{name}]")
+    if count > MAX_WEB_INSTANCES:
+        raise PlatformError(f"topology.toml: [services.{name}] instances must be at most {MAX_WEB_INSTANCES}")
+    return count
+
+
+def parse_scale(arguments: list[str]) -> dict[str, int]:
+    """`--scale catalog=2 --scale orders=3` -> {"catalog": 2, "orders": 3}; a service's last word wins."""
+    counts = {}
+    for argument in arguments:
+        match = SCALE_ARGUMENT.fullmatch(argument.strip())
+        if match is None or not 1 <= int(match["count"]) <= MAX_WEB_INSTANCES:
+            raise PlatformError(
+                f"--scale {argument!r}: write SERVICE=N with N from 1 to {MAX_WEB_INSTANCES}, e.g. catalog=2"
+            )
+        counts[match["service"]] = int(match["count"])
+    return counts
 
 
 def load_endpoints(topology: Topology) -> Endpoints:
@@ -296,12 +400,35 @@ def resolve_instance(name: str, endpoints: Endpoints) -> Instance:
     )
 
 
-def load_platform() -> Platform:
-    """Topology + environment -> Platform, for the instance named by PLATFORM_INSTANCE."""
+def load_platform(scale: dict[str, int] | None = None) -> Platform:
+    """Topology + environment -> Platform, for the instance named by PLATFORM_INSTANCE.
+
+    `scale` replaces web instance counts (what `up --scale` asks for); without it, the counts the last
+    `up` applied are used, so that status, logs and health cover the instances actually running.
+    """
     topology = load_topology()
     endpoints = load_endpoints(topology)
     instance = resolve_instance(os.environ.get("PLATFORM_INSTANCE", DEFAULT_INSTANCE), endpoints)
-    return Platform(topology, endpoints, instance)
+    if scale is None:
+        known = {service.name for service in topology.services}
+        scale = {name: count for name, count in applied_instances(instance).items() if name in known}
+    return Platform(topology.scaled(scale), endpoints, instance)
+
+
+def applied_instances(instance: Instance) -> dict[str, int]:
+    """The web instance counts the instance's last `up` applied ({} when unknown)."""
+    try:
+        counts = json.loads((instance.var_dir / INSTANCES_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    valid = isinstance(counts, dict) and all(isinstance(c, int) and c >= 1 for c in counts.values())
+    return counts if valid else {}
+
+
+def record_instances(platform: Platform) -> None:
+    counts = {service.name: service.instances for service in platform.topology.services}
+    platform.instance.var_dir.mkdir(parents=True, exist_ok=True)
+    (platform.instance.var_dir / INSTANCES_FILE).write_text(json.dumps(counts, indent=2) + "\n")
 
 
 # --- URLs ----------------------------------------------------------------------------------------------
@@ -384,10 +511,18 @@ def service_env(platform: Platform, role: str, port: int | None = None, *, inher
 
 
 def peer_urls(platform: Platform) -> dict[str, str]:
-    """<NAME>_URL of every service and sandbox of the instance: how services find each other."""
-    peers = [*platform.topology.services, *platform.topology.sandboxes]
+    """<NAME>_URL of every service and sandbox of the instance: how services find each other.
+
+    A service's URL is its internal balancer on the gateway nginx, which spreads calls over every web
+    instance and retries idempotent ones on another (as a Kubernetes Service or compose's DNS does), so
+    the URL stays the same whatever the instance count. Without a gateway it is instance 1 itself.
+    """
+    topology = platform.topology
+    ports = {s.name: topology.balancer_port(s) or s.port for s in topology.services}
+    ports |= {sandbox.name: sandbox.port for sandbox in topology.sandboxes}
     return {
-        f"{peer.name.upper()}_URL": f"http://127.0.0.1:{platform.instance.port(peer.port)}" for peer in peers
+        f"{name.upper()}_URL": f"http://127.0.0.1:{platform.instance.port(port)}"
+        for name, port in ports.items()
     }
 
 
@@ -686,22 +821,30 @@ class Program:
     environment: dict
 
 
-def program_name(service_name: str, role: str) -> str:
-    return f"{service_name}-{role}"
+def program_name(service_name: str, role: str, number: int = 1) -> str:
+    """supervisord's name for a process: catalog-web, catalog-worker; web instance 2 is catalog-web-2."""
+    return f"{service_name}-{role}" if number == 1 else f"{service_name}-{role}-{number}"
+
+
+def web_instances(platform: Platform, service: Service) -> list[tuple[str, int]]:
+    """(program name, shifted port) of each web instance of a service, instance 1 first."""
+    ports = platform.topology.web_ports(service)
+    return [
+        (program_name(service.name, "web", number), platform.instance.port(port))
+        for number, port in enumerate(ports, start=1)
+    ]
 
 
 def service_programs(platform: Platform, service: Service) -> list[Program]:
-    """The web server, Celery worker and Celery beat of one service."""
+    """The web server instances, the Celery worker and the Celery beat of one service.
+
+    Only the web server is scaled: the workers of one service already share its queues (raise
+    worker_concurrency for more), and a second beat would send every periodic task twice.
+    """
+    web = [web_program(platform, service, name, port) for name, port in web_instances(platform, service)]
     instance = platform.instance
-    port = instance.port(service.port)
     celery = str(VENV_BIN / "celery")
     commands = {
-        "web": [
-            str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(service.web_workers), "--threads", str(service.web_threads),
-            "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-            "--no-control-socket", "--config", GUNICORN_CONFIG,
-        ],
         "worker": [
             celery, "-A", "config", "worker", "--loglevel", "INFO",
             "--concurrency", str(service.worker_concurrency), "--hostname", f"{service.name}@%h",
@@ -711,29 +854,41 @@ def service_programs(platform: Platform, service: Service) -> list[Program]:
             "--schedule", str(instance.var_dir / f"{service.name}-celerybeat-schedule"),
         ],
     }  # fmt: skip
-    env = service_env(platform, service.name, port, inherit=False)
+    env = service_env(platform, service.name, instance.port(service.port), inherit=False)
+    worker = program_name(service.name, "worker")
     return [
+        *web,
         Program(
-            program_name(service.name, role),
-            metrics_wrapped(commands[role]) if role in METRICS_ROLES else commands[role],
+            worker,
+            metrics_wrapped(commands["worker"]),
             service.directory,
-            env | metrics_env(platform, service, role),
-        )
-        for role in PROCESS_ROLES
+            env | metrics_env(platform, worker, service.worker_metrics_port),
+        ),
+        Program(program_name(service.name, "beat"), commands["beat"], service.directory, env),
     ]
 
 
-def metrics_env(platform: Platform, service: Service, role: str) -> dict[str, str]:
-    """Multiprocess metrics for the web server's and the worker's process groups (docs/observability.md).
+def web_program(platform: Platform, service: Service, name: str, port: int) -> Program:
+    """One gunicorn master; each web instance merges its own workers' metrics (its own directory)."""
+    command = [
+        str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(service.web_workers), "--threads", str(service.web_threads),
+        "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
+        "--no-control-socket", "--config", GUNICORN_CONFIG,
+    ]  # fmt: skip
+    env = service_env(platform, service.name, port, inherit=False) | metrics_env(platform, name)
+    return Program(name, metrics_wrapped(command), service.directory, env)
 
-    Each group gets its own PROMETHEUS_MULTIPROC_DIR, wiped at start by `shared.multiproc`; the worker
+
+def metrics_env(platform: Platform, program: str, metrics_port: int | None = None) -> dict[str, str]:
+    """Multiprocess metrics for one process group (a web instance or a worker; docs/observability.md).
+
+    Each group gets its own PROMETHEUS_MULTIPROC_DIR, wiped at start by `shared.multiproc`; a worker
     also gets the port its main process serves metrics on. Beat counts nothing.
     """
-    if role not in METRICS_ROLES:
-        return {}
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(platform.instance.metrics_dir / program_name(service.name, role))}
-    if role == "worker" and service.worker_metrics_port is not None:
-        env["WORKER_METRICS_PORT"] = str(platform.instance.port(service.worker_metrics_port))
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(platform.instance.metrics_dir / program)}
+    if metrics_port is not None:
+        env["WORKER_METRICS_PORT"] = str(platform.instance.port(metrics_port))
     return env
 
 
@@ -775,7 +930,20 @@ def load_gateway(platform: Platform):
     from gateway import render  # the repository's own package, stdlib only
 
     instance = platform.instance
-    return render.load_gateway(TOPOLOGY_FILE, instance.name, instance.var_dir, instance.port_offset)
+    topology = platform.topology
+    instance_ports = {
+        service.name: tuple(port for _, port in web_instances(platform, service))
+        for service in topology.services
+    }
+    balancer_ports = {
+        service.name: instance.port(port)
+        for service in topology.services
+        if (port := topology.balancer_port(service)) is not None
+    }
+    return render.load_gateway(
+        TOPOLOGY_FILE, instance.name, instance.var_dir, instance.port_offset,
+        instance_ports=instance_ports, balancer_ports=balancer_ports,
+    )  # fmt: skip
 
 
 def nginx_binary() -> str | None:
@@ -998,20 +1166,41 @@ def readiness(port: int, path: str = "/health/ready") -> tuple[str, str]:
         return "invalid", text[:300]
 
 
+@dataclass(frozen=True)
+class HealthTarget:
+    """One thing `up` waits for and `status` reports: a web instance, a sandbox or the gateway."""
+
+    label: str
+    port: int
+    path: str
+    program: str  # whose log explains a failure
+
+
+def health_targets(platform: Platform) -> list[HealthTarget]:
+    """Every web instance of every service, every sandbox, and the gateway's aggregate."""
+    targets = []
+    for service in platform.topology.services:
+        for number, (program, port) in enumerate(web_instances(platform, service), start=1):
+            label = service.name if number == 1 else f"{service.name} instance {number}"
+            targets.append(HealthTarget(label, port, "/health/ready", program))
+    for sandbox in platform.topology.sandboxes:  # a stand-in has no dependencies: liveness is enough
+        program = sandbox.name.replace("_", "-")
+        targets.append(
+            HealthTarget(sandbox.name, platform.instance.port(sandbox.port), "/health/live", program)
+        )
+    if platform.topology.gateway_port is not None:  # the aggregate, through nginx and the verifier
+        gateway_port = platform.instance.port(int(platform.topology.gateway_port))
+        targets.append(HealthTarget("gateway", gateway_port, "/health", "gateway-nginx"))
+    return targets
+
+
 def wait_until_healthy(platform: Platform, timeout: float = READY_TIMEOUT) -> None:
-    """Poll every service's readiness until all say "healthy"; explain which did not in time."""
-    services = platform.topology.services
-    names = [s.name for s in (*services, *platform.topology.sandboxes)]
-    step(f"Waiting up to {timeout:.0f} s for {', '.join(names)} to be healthy")
+    """Poll every instance's readiness until all say "healthy"; explain which did not in time."""
+    targets = health_targets(platform)
+    step(f"Waiting up to {timeout:.0f} s for {', '.join(t.label for t in targets)} to be healthy")
     deadline = time.monotonic() + timeout
     while True:
-        answers = {s.name: readiness(platform.instance.port(s.port)) for s in services}
-        for sandbox in platform.topology.sandboxes:  # a stand-in has no dependencies: liveness is enough
-            answers[sandbox.name] = readiness(platform.instance.port(sandbox.port), "/health/live")
-        if platform.topology.gateway_port is not None:  # the aggregate, through nginx and the verifier
-            gateway_port = platform.instance.port(int(platform.topology.gateway_port))
-            answers["gateway"] = readiness(gateway_port, "/health")
-        pending = {name: answer for name, answer in answers.items() if answer[0] != "healthy"}
+        pending = [(t, answer) for t in targets if (answer := readiness(t.port, t.path))[0] != "healthy"]
         if not pending:
             return
         if time.monotonic() >= deadline:
@@ -1019,14 +1208,11 @@ def wait_until_healthy(platform: Platform, timeout: float = READY_TIMEOUT) -> No
         time.sleep(1)
 
 
-def not_healthy_report(platform: Platform, pending: dict, timeout: float) -> str:
+def not_healthy_report(platform: Platform, pending: list, timeout: float) -> str:
     lines = [f"not healthy after {timeout:.0f} s:"]
-    for name, (status, answer) in pending.items():
-        sandbox = any(sandbox.name == name for sandbox in platform.topology.sandboxes)
-        program = name.replace("_", "-") if sandbox else program_name(name, "web")
-        program = "gateway-nginx" if name == "gateway" else program
-        log_file = platform.instance.log_dir / f"{program}.log"
-        lines.append(f"  {name}: {status}; last answer: {answer}; log: {display(log_file)}")
+    for target, (status, answer) in pending:
+        log_file = platform.instance.log_dir / f"{target.program}.log"
+        lines.append(f"  {target.label}: {status}; last answer: {answer}; log: {display(log_file)}")
     return "\n".join(lines)
 
 
@@ -1147,6 +1333,12 @@ def print_access(platform: Platform) -> None:
     for service in platform.topology.services:
         base = f"http://127.0.0.1:{instance.port(service.port)}"
         print(f"  {service.name:<13} {base}/   admin {base}/admin/{service.name}/")
+        for number, (_, port) in enumerate(web_instances(platform, service)[1:], start=2):
+            print(f"  {'':<13} instance {number}: http://127.0.0.1:{port}/")
+        if service.instances > 1 and (balancer := platform.topology.balancer_port(service)) is not None:
+            print(
+                f"  {'':<13} all {service.instances} for peers (balancer): http://127.0.0.1:{instance.port(balancer)}/"
+            )
     print("Metrics (Prometheus text; not routed by the gateway):")
     for service in platform.topology.services:
         web = f"http://127.0.0.1:{instance.port(service.port)}/metrics"
@@ -1179,8 +1371,12 @@ def print_access(platform: Platform) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Provision, migrate and seed, (re)start the processes, then wait until every service is healthy."""
-    platform = load_platform()
+    """Provision, migrate and seed, (re)start the processes, then wait until every service is healthy.
+
+    Run again, it converges: supervisord adds, changes and removes programs to match the new rendering
+    (web instances included, as `--scale` or topology.toml ask), and leaves unchanged ones running.
+    """
+    platform = load_platform(scale=parse_scale(args.scale))
     provision(platform)
     KEYS_DIR.mkdir(parents=True, exist_ok=True)  # identity writes the JWT key pair here on first start
     KEYS_DIR.chmod(0o700)
@@ -1193,6 +1389,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     step(f"Rendering {display(platform.instance.supervisor_conf)}")
     conf = render_supervisord_conf(platform.instance, all_programs(platform))
     write_supervisord_conf(platform.instance, conf)
+    record_instances(platform)
     start_or_update_supervisord(platform.instance)
     wait_until_healthy(platform)
     print_access(platform)
@@ -1201,6 +1398,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     instance = load_platform().instance
+    (instance.var_dir / INSTANCES_FILE).unlink(missing_ok=True)
     if stop_supervisord(instance):
         print(f"Instance {instance.name!r} is stopped")
     else:
@@ -1217,10 +1415,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     programs_ok = supervisorctl(instance, "status").returncode == 0
     print("Readiness:")
     all_healthy = True
-    for service in platform.topology.services:
-        status, answer = readiness(instance.port(service.port))
+    for target in health_targets(platform):
+        status, answer = readiness(target.port, target.path)
         all_healthy &= status == "healthy"
-        print(f"  {service.name}: {answer}")
+        print(f"  {target.label}: {answer}")
     return 0 if programs_ok and all_healthy else 1
 
 
@@ -1231,7 +1429,9 @@ def cmd_logs(args: argparse.Namespace) -> int:
     elif args.service == "flower":
         names = ["flower"]
     else:
-        names = [program_name(platform.service(args.service).name, role) for role in PROCESS_ROLES]
+        service = platform.service(args.service)
+        web = [name for name, _ in web_instances(platform, service)]
+        names = [*web, program_name(service.name, "worker"), program_name(service.name, "beat")]
     files = [str(path) for name in names if (path := platform.instance.log_dir / f"{name}.log").exists()]
     if not files:
         raise PlatformError(
@@ -1288,6 +1488,11 @@ def build_parser() -> argparse.ArgumentParser:
     up_help = "check infrastructure, install, provision, migrate, seed, start and wait until healthy"
     up = add("up", cmd_up, up_help, venv_need="install", needs_infrastructure=True)
     up.add_argument("--no-install", action="store_true", help="do not create or update .venv")
+    up.add_argument(
+        "--scale", action="append", default=[], metavar="SERVICE=N",
+        help="run N web instances of SERVICE behind the gateway for this run (repeatable; "
+        "overrides topology.toml's `instances`)",
+    )  # fmt: skip
 
     add("down", cmd_down, "stop every process of the instance (supervisorctl shutdown)", venv_need="optional")
     add("status", cmd_status, "supervisord's process status and each service's readiness answer")

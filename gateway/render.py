@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
@@ -41,6 +41,10 @@ NGINX_ERRORS = {
     503: ("service_unavailable", "The service is unavailable."),
     504: ("gateway_timeout", "The service did not answer in time."),
 }
+# Passive health checks: an instance that fails once (refused, reset, timed out, 502/503) is left out
+# for this long; a single-server upstream ignores both (nginx never marks its only server down).
+UPSTREAM_MAX_FAILS = 1
+UPSTREAM_FAIL_TIMEOUT = "5s"
 RATE_DEFAULTS = {  # variable: (default rate, burst variable, default burst)
     "GATEWAY_RATE_PER_IP": ("50r/s", "GATEWAY_RATE_PER_IP_BURST", "100"),
     "GATEWAY_LOGIN_RATE": ("5r/m", "GATEWAY_LOGIN_BURST", "5"),
@@ -85,6 +89,10 @@ class Gateway:
     login_paths: tuple[str, ...]
     per_user_paths: tuple[str, ...]
     admin_login_path: str = ""
+    # Every web instance's port per service (default: the service's port alone), and the internal
+    # listener per service that peers call (<NAME>_URL) so that they too reach every instance.
+    instance_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    balancer_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def nginx_dir(self) -> Path:
@@ -99,8 +107,20 @@ class Gateway:
         return self.nginx_dir / "limiter.sock"
 
 
-def load_gateway(topology_file: Path, instance: str, var_dir: Path, port_offset: int) -> Gateway | None:
-    """The instance's Gateway from topology.toml, or None when it has no [gateway] table."""
+def load_gateway(
+    topology_file: Path,
+    instance: str,
+    var_dir: Path,
+    port_offset: int,
+    *,
+    instance_ports: dict[str, tuple[int, ...]] | None = None,
+    balancer_ports: dict[str, int] | None = None,
+) -> Gateway | None:
+    """The instance's Gateway from topology.toml, or None when it has no [gateway] table.
+
+    manage_all.py passes the (shifted) ports of every web instance and of the internal balancers, as
+    topology.toml and `up --scale` decide them; without them each service has one instance and no balancer.
+    """
     data = tomllib.loads(topology_file.read_text())
     table = data.get("gateway")
     if not table:
@@ -112,17 +132,20 @@ def load_gateway(topology_file: Path, instance: str, var_dir: Path, port_offset:
             if access not in ACCESS_MODES:
                 raise ValueError(f"topology.toml: {name} route {path}: access must be one of {ACCESS_MODES}")
             routes.append(Route(path, name, access))
+    service_ports = {name: int(service["port"]) + port_offset for name, service in services.items()}
     return Gateway(
         instance=instance,
         var_dir=var_dir,
         listen_port=int(table["port"]) + port_offset,
         verifier_port=int(table["verifier_port"]) + port_offset,
         flower_port=int(data.get("processes", {}).get("flower_port", 5555)) + port_offset,
-        service_ports={name: int(service["port"]) + port_offset for name, service in services.items()},
+        service_ports=service_ports,
         routes=tuple(routes),
         login_paths=tuple(table.get("login_paths", ())),
         per_user_paths=tuple(table.get("per_user_paths", ())),
         admin_login_path=table.get("admin_login_path", ""),
+        instance_ports=instance_ports or {name: (port,) for name, port in service_ports.items()},
+        balancer_ports=balancer_ports or {},
     )
 
 
@@ -140,14 +163,33 @@ def header_lines(extra: tuple[tuple[str, str], ...] = (), indent: int = 8) -> st
 
 
 def upstreams(gateway: Gateway) -> str:
-    """One keepalive upstream per service, plus the verifier, Flower and the per-user limiter hop."""
-    targets = {f"svc_{name}": f"127.0.0.1:{port}" for name, port in gateway.service_ports.items()}
-    targets["gateway_verifier"] = f"127.0.0.1:{gateway.verifier_port}"
-    targets["flower"] = f"127.0.0.1:{gateway.flower_port}"
-    targets["per_user_limiter"] = f"unix:{gateway.limiter_socket}"
+    """A keepalive upstream per service (all its web instances), the verifier, Flower and the limiter hop."""
+    health = f"max_fails={UPSTREAM_MAX_FAILS} fail_timeout={UPSTREAM_FAIL_TIMEOUT}"
+    targets = {
+        f"svc_{name}": [f"127.0.0.1:{port} {health}" for port in gateway.instance_ports.get(name, (port,))]
+        for name, port in gateway.service_ports.items()
+    }
+    targets["gateway_verifier"] = [f"127.0.0.1:{gateway.verifier_port}"]
+    targets["flower"] = [f"127.0.0.1:{gateway.flower_port}"]
+    targets["per_user_limiter"] = [f"unix:{gateway.limiter_socket}"]
     upstream = template("upstream.template")
-    return "\n".join(upstream.substitute(name=name, address=address, keepalive=16) for name, address in
-                     targets.items())  # fmt: skip
+    return "\n".join(
+        upstream.substitute(name=name, servers=server_lines(servers), keepalive=16)
+        for name, servers in targets.items()
+    )
+
+
+def server_lines(servers: list[str]) -> str:
+    return "\n".join(f"        server {server};" for server in servers)
+
+
+def balancers(gateway: Gateway) -> str:
+    """An internal listener per service for east-west calls: every instance, idempotent retries only."""
+    balancer = template("balancer.template")
+    return "\n".join(
+        balancer.substitute(service=name, port=port, log_dir=gateway.var_dir / "log")
+        for name, port in sorted(gateway.balancer_ports.items())
+    )
 
 
 def error_headers(status: int, edge: bool) -> str:
@@ -302,6 +344,7 @@ def render_conf(gateway: Gateway, env: dict) -> str:
             retry_after(rates["GATEWAY_RATE_PER_IP"]), retry_after(rates["GATEWAY_ORDER_RATE"])
         ),
         upstreams=upstreams(gateway),
+        balancers=balancers(gateway),
         security_headers=header_lines(),
         hidden_headers="\n".join(f"        proxy_hide_header {name};" for name, _ in SECURITY_HEADERS),
         error_pages=error_pages(sorted(NGINX_ERRORS)),

@@ -4,6 +4,8 @@ as clients and operators do, over HTTP and through the broker.
 The copy is the `e2e` instance (PLATFORM_INSTANCE=e2e): every port shifted by 1000, its own databases,
 RabbitMQ vhost and Redis database, so it runs beside a developer's own running platform. E2E_INSTANCE,
 E2E_PORT_OFFSET and E2E_REDIS_DB choose another copy, so that two runs of this suite can go side by side.
+E2E_SCALE (e.g. "catalog=2,orders=2") runs the whole suite with that many web instances of those services:
+every `up` the tests run passes it on as `--scale`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = os.environ.get("E2E_INSTANCE", "e2e")
 PORT_OFFSET = int(os.environ.get("E2E_PORT_OFFSET", "1000"))
 REDIS_DB = os.environ.get("E2E_REDIS_DB", "1")
+SCALE_ARGUMENTS = tuple(
+    argument
+    for item in os.environ.get("E2E_SCALE", "").split(",")
+    if item.strip()
+    for argument in ("--scale", item.strip())
+)
 
 # Saga deadlines short enough to watch them pass in a test, in the order the design needs:
 # the payment deadline falls before the reservation expires.
@@ -66,6 +74,8 @@ class RunningPlatform:
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
     def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        if args[:1] == ("up",):  # E2E_SCALE first, so that a test's own --scale has the last word
+            args = ("up", *SCALE_ARGUMENTS, *args[1:])
         return subprocess.run(
             [sys.executable, str(ROOT / "manage_all.py"), *args],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
