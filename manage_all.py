@@ -88,6 +88,10 @@ DEMO_LOGIN_DEFAULTS = {
 MIGRATE_COMMANDS = (("migrate", "--noinput"), ("setup_messaging",))
 SEED_COMMANDS = (("seed",),)
 PROCESS_ROLES = ("web", "worker", "beat")
+METRICS_ROLES = ("web", "worker")  # process groups whose metrics are merged from PROMETHEUS_MULTIPROC_DIR
+GUNICORN_CONFIG = "python:shared.gunicorn_conf"
+RABBITMQ_PROMETHEUS_PLUGIN = "rabbitmq_prometheus"
+RABBITMQ_PROMETHEUS_PORT = 15692
 
 PYTEST_COMMAND = ("-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider")
 PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<text>(?:\d+ \w+(?:, )?)+ in [\d.]+s.*?|no tests ran.*?)\s*=*$")
@@ -111,6 +115,7 @@ class Service:
     web_workers: int
     web_threads: int
     worker_concurrency: int
+    worker_metrics_port: int | None = None  # the Celery worker's Prometheus endpoint
 
     @property
     def directory(self) -> Path:
@@ -170,6 +175,10 @@ class Instance:
     @property
     def log_dir(self) -> Path:
         return self.var_dir / "log"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.var_dir / "metrics"
 
     @property
     def supervisor_conf(self) -> Path:
@@ -235,6 +244,7 @@ def parse_service(name: str, table: dict) -> Service:
         web_workers=int(table.get("web_workers", 1)),
         web_threads=int(table.get("web_threads", 4)),
         worker_concurrency=int(table.get("worker_concurrency", 1)),
+        worker_metrics_port=int(table["worker_metrics_port"]) if "worker_metrics_port" in table else None,
     )
 
 
@@ -582,6 +592,35 @@ def ensure_broker_vhost(platform: Platform) -> None:
     run_rabbitmqctl(rabbitmqctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
 
+def ensure_rabbitmq_prometheus(platform: Platform) -> None:
+    """Queue depths, dead letters and unroutable events come from RabbitMQ's own Prometheus plugin.
+
+    Enabled with rabbitmq-plugins when its port does not answer (no broker restart needed). Without it
+    the platform still runs, so a failure is explained, not fatal.
+    """
+    host = host_and_port(platform.endpoints.broker_url, 5672)[0]
+    if tcp_reachable(host, RABBITMQ_PROMETHEUS_PORT):
+        return
+    command = shutil.which("rabbitmq-plugins")
+    hint = (
+        f"queue metrics are unavailable: RabbitMQ's {RABBITMQ_PROMETHEUS_PLUGIN} plugin does not answer on "
+        f"{host}:{RABBITMQ_PROMETHEUS_PORT}; enable it on the broker "
+        f"(rabbitmq-plugins enable {RABBITMQ_PROMETHEUS_PLUGIN})"
+    )
+    if command is None:
+        print(f"WARNING: {hint}; rabbitmq-plugins is not available here", file=sys.stderr)
+        return
+    step(f"Enabling RabbitMQ's {RABBITMQ_PROMETHEUS_PLUGIN} plugin")
+    result = subprocess.run(
+        [command, "enable", RABBITMQ_PROMETHEUS_PLUGIN], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        last = ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1]
+        print(f"WARNING: {hint}; rabbitmq-plugins failed (exit {result.returncode}): {last}", file=sys.stderr)
+    elif not wait_for(lambda: tcp_reachable(host, RABBITMQ_PROMETHEUS_PORT), 30):
+        print(f"WARNING: {hint}; it was enabled but its port did not open within 30 s", file=sys.stderr)
+
+
 def run_rabbitmqctl(rabbitmqctl: str, *arguments: str) -> str:
     result = subprocess.run([rabbitmqctl, *arguments], capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -660,7 +699,7 @@ def service_programs(platform: Platform, service: Service) -> list[Program]:
             str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
             "--workers", str(service.web_workers), "--threads", str(service.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-            "--no-control-socket",
+            "--no-control-socket", "--config", GUNICORN_CONFIG,
         ],
         "worker": [
             celery, "-A", "config", "worker", "--loglevel", "INFO",
@@ -673,9 +712,32 @@ def service_programs(platform: Platform, service: Service) -> list[Program]:
     }  # fmt: skip
     env = service_env(platform, service.name, port, inherit=False)
     return [
-        Program(program_name(service.name, role), commands[role], service.directory, env)
+        Program(
+            program_name(service.name, role),
+            metrics_wrapped(commands[role]) if role in METRICS_ROLES else commands[role],
+            service.directory,
+            env | metrics_env(platform, service, role),
+        )
         for role in PROCESS_ROLES
     ]
+
+
+def metrics_env(platform: Platform, service: Service, role: str) -> dict[str, str]:
+    """Multiprocess metrics for the web server's and the worker's process groups (docs/observability.md).
+
+    Each group gets its own PROMETHEUS_MULTIPROC_DIR, wiped at start by `shared.multiproc`; the worker
+    also gets the port its main process serves metrics on. Beat counts nothing.
+    """
+    if role not in METRICS_ROLES:
+        return {}
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(platform.instance.metrics_dir / program_name(service.name, role))}
+    if role == "worker" and service.worker_metrics_port is not None:
+        env["WORKER_METRICS_PORT"] = str(platform.instance.port(service.worker_metrics_port))
+    return env
+
+
+def metrics_wrapped(command: list[str]) -> list[str]:
+    return [str(VENV_PYTHON), "-m", "shared.multiproc", *command]
 
 
 def flower_program(platform: Platform) -> Program:
@@ -1162,6 +1224,20 @@ def print_access(platform: Platform) -> None:
     for service in platform.topology.services:
         base = f"http://127.0.0.1:{instance.port(service.port)}"
         print(f"  {service.name:<13} {base}/   admin {base}/admin/")
+    print("Metrics (Prometheus text; not routed by the gateway):")
+    for service in platform.topology.services:
+        web = f"http://127.0.0.1:{instance.port(service.port)}/metrics"
+        worker = (
+            f"http://127.0.0.1:{instance.port(service.worker_metrics_port)}/metrics"
+            if service.worker_metrics_port is not None
+            else "(no worker_metrics_port in topology.toml)"
+        )
+        print(f"  {service.name:<13} web {web}   worker {worker}")
+    rabbitmq_host = host_and_port(platform.endpoints.broker_url, 5672)[0]
+    print(
+        f"  {'rabbitmq':<13} http://{url_host(rabbitmq_host)}:{RABBITMQ_PROMETHEUS_PORT}"
+        f"/metrics/detailed?vhost={quote(instance.broker_vhost, safe='')}&family=queue_coarse_metrics"
+    )
     for sandbox in platform.topology.sandboxes:
         print(f"  {sandbox.name:<13} http://127.0.0.1:{instance.port(sandbox.port)}/   (sandbox)")
     print(f"  {'flower':<13} http://127.0.0.1:{instance.port(platform.topology.flower_port)}/flower/")
@@ -1195,6 +1271,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # become inventory's stock rows, and an event published before its queue is bound is unroutable.
     run_management_commands(platform, MIGRATE_COMMANDS)
     run_management_commands(platform, SEED_COMMANDS)
+    ensure_rabbitmq_prometheus(platform)
     render_gateway(platform)
     step(f"Rendering {display(platform.instance.supervisor_conf)}")
     conf = render_supervisord_conf(platform.instance, all_programs(platform))

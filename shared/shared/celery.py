@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
-from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
+from celery import Celery, states
+from celery.signals import (
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
-from shared import context
+from shared import context, metrics
+
+# celery_task_runs_total{state}: Celery's final states, in the words the dashboards use.
+TASK_STATES = {
+    states.SUCCESS: "succeeded",
+    states.FAILURE: "failed",
+    states.RETRY: "retried",
+    states.REJECTED: "rejected",
+    states.IGNORED: "ignored",
+}
 
 # Not "correlation_id": Celery already uses that name for the AMQP property holding the task id.
 CORRELATION_HEADER = "flow_correlation_id"
@@ -28,7 +45,41 @@ def create_app(service: str) -> Celery:
     before_task_publish.connect(_stamp_correlation_id, weak=False)
     task_prerun.connect(_bind_correlation_id, weak=False)
     task_postrun.connect(_unbind_correlation_id, weak=False)
+    task_prerun.connect(_start_task_clock, weak=False)
+    task_postrun.connect(_count_task_run, weak=False)
+    worker_ready.connect(_serve_worker_metrics, weak=False)
+    worker_process_shutdown.connect(_forget_pool_process, weak=False)
     return app
+
+
+def _start_task_clock(task=None, **kwargs) -> None:
+    if task is not None:
+        task.request._metrics_started = time.perf_counter()
+
+
+def _count_task_run(task=None, state=None, **kwargs) -> None:
+    """celery_task_runs_total and celery_task_runtime_seconds, in the process that ran the task."""
+    if task is None:
+        return
+    metrics.TASK_RUNS.labels(task=task.name, state=TASK_STATES.get(state, str(state).lower())).inc()
+    started = getattr(task.request, "_metrics_started", None)
+    if started is not None:
+        metrics.TASK_RUNTIME.labels(task=task.name).observe(time.perf_counter() - started)
+
+
+def _serve_worker_metrics(sender=None, **kwargs) -> None:
+    """The worker's main process serves the counters of all its pool processes (WORKER_METRICS_PORT).
+
+    Started once the pool has started, so the pool processes forked at start do not hold the
+    listening socket (a fork copies file descriptors, though not threads).
+    """
+    port = os.environ.get("WORKER_METRICS_PORT")
+    if port:
+        metrics.start_worker_exporter(int(port), os.environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1"))
+
+
+def _forget_pool_process(pid=None, **kwargs) -> None:
+    metrics.mark_process_dead(pid or os.getpid())
 
 
 def _stamp_correlation_id(headers=None, **kwargs) -> None:

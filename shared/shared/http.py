@@ -16,10 +16,11 @@ from typing import Any
 
 import pybreaker
 import requests
+from redis.exceptions import RedisError
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from shared import context
+from shared import context, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,37 @@ class DownstreamUnavailable(Exception):
         self.reason = reason
         # True when the request never left this process (so it cannot have had any effect downstream).
         self.circuit_open = circuit_open
+
+
+def _breaker_namespace(name: str) -> str:
+    return f"breaker:{name}"
+
+
+class _CountedRedisStorage(pybreaker.CircuitRedisStorage):
+    """The shared breaker state, counting each real change once (circuit_breaker_transitions_total).
+
+    Counted here rather than in a pybreaker listener: pybreaker notifies listeners in every process
+    that merely *notices* a state another process wrote, so a listener would count one transition
+    once per process. SET ... GET tells the one writer that changed the value apart from the others.
+    """
+
+    def __init__(self, name: str, redis) -> None:
+        super().__init__(pybreaker.STATE_CLOSED, redis, namespace=_breaker_namespace(name))
+        self.downstream = name
+
+    @property
+    def state(self) -> str:
+        return pybreaker.CircuitRedisStorage.state.fget(self)
+
+    @state.setter
+    def state(self, state: str) -> None:
+        try:
+            previous = self._redis.set(self._namespace("state"), str(state), get=True)
+        except RedisError:
+            logger.exception("breaker state not stored", extra={"downstream": self.downstream})
+            return
+        if (previous.decode() if isinstance(previous, bytes) else previous) != str(state):
+            metrics.BREAKER_TRANSITIONS.labels(downstream=self.downstream, to=str(state)).inc()
 
 
 class _BreakerLog(pybreaker.CircuitBreakerListener):
@@ -78,9 +110,7 @@ class ServiceClient:
             fail_max=fail_max,
             reset_timeout=reset_timeout,
             name=name,
-            state_storage=pybreaker.CircuitRedisStorage(
-                pybreaker.STATE_CLOSED, redis, namespace=f"breaker:{name}"
-            ),
+            state_storage=_CountedRedisStorage(name, redis),
             listeners=[_BreakerLog()],
         )
 
@@ -148,6 +178,24 @@ def service_client(name: str, base_url: str, **options) -> ServiceClient:
 
         _clients[key] = ServiceClient(name, base_url, redis=get_redis_connection("default"), **options)
     return _clients[key]
+
+
+def known_downstreams() -> list[str]:
+    """Downstreams this process has a client for (added to the configured ones by /metrics)."""
+    return sorted({name for name, _url in _clients})
+
+
+def breaker_states(downstreams: list[str]) -> dict[str, str]:
+    """The shared state of each downstream's breaker, as stored in Redis ("closed" when never set)."""
+    from django_redis import get_redis_connection
+
+    suffix = f"{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:state"
+    keys = [f"{_breaker_namespace(name)}:{suffix}" for name in downstreams]
+    values = get_redis_connection("default").mget(keys) if keys else []
+    return {
+        name: value.decode() if isinstance(value, bytes) else (value or pybreaker.STATE_CLOSED)
+        for name, value in zip(downstreams, values, strict=True)
+    }
 
 
 def forget_clients() -> None:

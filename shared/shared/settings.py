@@ -189,8 +189,13 @@ def configure(
     signs_tokens: bool = False,
     beat_schedule: dict | None = None,
     extra_apps: list[str] | None = None,
+    downstreams: list[str] | None = None,
 ) -> None:
-    """Fill a service's settings module namespace. `namespace` is the module's `globals()`."""
+    """Fill a service's settings module namespace. `namespace` is the module's `globals()`.
+
+    `downstreams`: the services this one calls through `shared.http` (their circuit breaker state is
+    exported as `circuit_breaker_state{downstream}`, even by a process that has not called them yet).
+    """
     env = environ.Env()
     base_dir = Path(namespace["__file__"]).resolve().parent.parent
     debug = env.bool("DEBUG", default=False)
@@ -256,6 +261,7 @@ def configure(
         EMAIL_PORT=env.int("EMAIL_PORT", default=25),
         DEFAULT_FROM_EMAIL=env.str("DEFAULT_FROM_EMAIL", default="Order platform <no-reply@example.com>"),
         EVENT_SUBSCRIPTIONS=subscriptions,
+        CIRCUIT_BREAKER_DOWNSTREAMS=list(downstreams or []),
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),
         OUTBOX_SWEEP_MAX_BATCHES=env.int("OUTBOX_SWEEP_MAX_BATCHES", default=50),

@@ -1,10 +1,10 @@
 """The URLs every service exposes besides its own API."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from shared import health
+from shared import health, metrics
 
 
 def service_urlpatterns(*api) -> list:
@@ -14,6 +14,7 @@ def service_urlpatterns(*api) -> list:
         path("health/ready", health.ready, name="health-ready"),
         path("admin/", admin.site.urls),
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-        path("", include("django_prometheus.urls")),
+        # Our export, not django_prometheus.urls: it adds the state read at scrape time (shared.metrics).
+        path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
         *api,
     ]

@@ -23,9 +23,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from inventory import metrics
 from inventory.models import Reservation, ReservationLine, ReservationStatus, Stock, StockAdjustment
 from shared.errors import Conflict, DomainError, NotFound
 from shared.messaging.events import publish_event
+from shared.metrics import count_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +208,7 @@ def reservation_create(
     for line in requested:
         _move_units(line.product_id, line.quantity, on_hand=-1, reserved=+1)
     publish_event("inventory.reserved", _reserved_payload(reservation, requested, order_facts or {}))
+    _count_outcome("reserved")
     logger.info("order reserved", extra={"order_id": str(order_uuid), "reservation_id": str(reservation.id)})
     return reservation
 
@@ -233,6 +236,7 @@ def _record_failure(reservation: Reservation, reason: str, product_ids: list[uui
             "product_ids": sorted(str(product_id) for product_id in product_ids),
         },
     )
+    _count_outcome("rejected")
     logger.info("reservation failed", extra={"order_id": str(reservation.order_id), "reason": reason})
     return reservation
 
@@ -337,6 +341,7 @@ def reservations_expire_batch(*, now: datetime | None = None, batch_size: int = 
             "inventory.reservation_expired",
             {"order_id": str(reservation.order_id), "reservation_id": str(reservation.id)},
         )
+        _count_outcome("expired")
         logger.info("reservation expired", extra={"order_id": str(reservation.order_id)})
     return len(due)
 
@@ -374,10 +379,15 @@ def _settle(reservation: Reservation, status: str, **moves: int) -> None:
     previous = reservation.status
     reservation.status = status
     reservation.save(update_fields=["status", "updated_at"])
+    _count_outcome(str(status))  # committed, released or returned
     logger.info(
         "reservation settled",
         extra={"order_id": str(reservation.order_id), "from_status": previous, "to_status": status},
     )
+
+
+def _count_outcome(outcome: str) -> None:
+    count_after_commit(metrics.RESERVATIONS, outcome=outcome)
 
 
 def _move_units(product_id: uuid.UUID, quantity: int, **moves: int) -> None:

@@ -10,6 +10,7 @@ configure(
     globals(),
     service="orders",
     apps=["orders"],
+    downstreams=["catalog"],
     subscriptions={
         "product.created": "orders.handlers.on_product_changed",
         "product.updated": "orders.handlers.on_product_changed",

@@ -5,3 +5,9 @@ class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Orders"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from orders.metrics import NonTerminalOrdersCollector
+        from shared.metrics import register_scrape_collector
+
+        register_scrape_collector(NonTerminalOrdersCollector())

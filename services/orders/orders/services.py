@@ -17,9 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orders import cart, clients, selectors
+from orders import cart, clients, metrics, selectors
 from orders.clients import CatalogUnavailable, ProductInfo
 from orders.models import (
+    TERMINAL_STATUSES,
     IdempotencyRecord,
     IdempotencyState,
     Order,
@@ -31,6 +32,7 @@ from orders.models import (
 )
 from shared.errors import Conflict, DomainError, NotFound, Unprocessable
 from shared.messaging.events import publish_event
+from shared.metrics import count_after_commit, observe_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,7 @@ def _order_insert(
             "payment_token": order.payment_token,
         },
     )
+    count_after_commit(metrics.ORDERS_CREATED)
     logger.info("order created", extra={"order_id": str(order.id), "total": money(order.total)})
     return order
 
@@ -232,7 +235,19 @@ def _transition(
         "order status changed",
         extra={"order_id": str(order_id), "from": previous, "to": str(to), "reason": reason},
     )
-    return Order.objects.get(id=order_id), previous
+    order = Order.objects.get(id=order_id)
+    if to in TERMINAL_STATUSES:
+        _count_terminal(order, previous=previous, at=now)
+    return order, previous
+
+
+def _count_terminal(order: Order, *, previous: str, at: datetime) -> None:
+    """Every terminal transition counts; the saga's duration ends at the first (a confirmed order
+    cancelled later by its owner is counted as cancelled, but its saga ended when it was confirmed)."""
+    count_after_commit(metrics.ORDERS_TERMINAL, status=str(order.status), reason=str(order.status_reason))
+    if previous not in TERMINAL_STATUSES:
+        seconds = (at - order.created_at).total_seconds()
+        observe_after_commit(metrics.SAGA_DURATION, seconds, status=str(order.status))
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ configure(
     globals(),
     service="payments",
     apps=["payments"],
+    downstreams=["payment_provider"],
     subscriptions={
         "inventory.reserved": "payments.handlers.on_inventory_reserved",
         "inventory.reservation_expired": "payments.handlers.on_inventory_reservation_expired",

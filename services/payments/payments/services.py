@@ -27,11 +27,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from payments import clients
+from payments import clients, metrics
 from payments.models import Payment
 from shared.errors import Conflict
 from shared.http import DownstreamUnavailable
 from shared.messaging.events import publish_event, run_task_after_commit
+from shared.metrics import count_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +111,7 @@ def payment_expire_reservation(*, order_id: str) -> Payment | None:
     if payment is None or payment.status != Status.PENDING:
         logger.info("reservation expired; no pending payment", extra={"order_id": str(order_id)})
         return payment
-    _void(payment, now=timezone.now(), reason=Reason.TIMEOUT)
-    _publish_failed(payment, Reason.TIMEOUT, TIMEOUT_MESSAGE)
+    _refuse_expired(payment, now=timezone.now())
     return payment
 
 
@@ -210,8 +210,7 @@ def _start_charge_attempt(payment_id) -> _ChargeRequest | None:
         return None
     now = timezone.now()
     if payment.expires_at is not None and now >= payment.expires_at:
-        _void(payment, now=now, reason=Reason.TIMEOUT)
-        _publish_failed(payment, Reason.TIMEOUT, TIMEOUT_MESSAGE)
+        _refuse_expired(payment, now=now)
         return None
     request = _ChargeRequest(
         payment_id=str(payment.id),
@@ -277,6 +276,7 @@ def _record_capture(payment: Payment, charge_id: str, *, now: datetime) -> bool:
             payment,
             {"order_id": str(payment.order_id), "payment_id": str(payment.id), **_money(payment)},
         )
+        _count_outcome("captured")
         logger.info("payment captured", extra=_log(payment))
         return False
     if payment.status in (Status.VOIDED, Status.FAILED) and not payment.provider_refund_id:
@@ -299,6 +299,7 @@ def _record_decline(payment: Payment, message: str) -> None:
         payment.next_attempt_at = None
         payment.save()
         _publish_failed(payment, Reason.DECLINED, message)
+        _count_outcome("declined")
         logger.info("payment declined", extra=_log(payment))
         return
     if payment.owes_refund and not payment.provider_charge_id:
@@ -326,6 +327,7 @@ def _record_unavailable(
         _settle_if_in_doubt(payment, now=now)
         payment.save()
         _publish_failed(payment, Reason.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+        _count_outcome("unavailable")
         logger.warning("provider unavailable past the deadline; payment failed", extra=_log(payment))
         return
     if payment.status in (Status.VOIDED, Status.FAILED) and not payment.provider_charge_id:
@@ -453,6 +455,7 @@ def _record_refund(job: _RefundJob, refund_id: str) -> None:
             "customer_email": payment.customer_email,
         },
     )
+    _count_outcome("refunded")
     logger.info("payment refunded", extra=_log(payment))
 
 
@@ -527,6 +530,17 @@ def _void(payment: Payment, *, now: datetime, reason: str = "") -> None:
     payment.save()
     if payment.refund_requested and claimed_until is None:
         _queue_refund(payment)
+
+
+def _refuse_expired(payment: Payment, *, now: datetime) -> None:
+    """The reservation expired before the money was taken: void the payment, never charge it."""
+    _void(payment, now=now, reason=Reason.TIMEOUT)
+    _publish_failed(payment, Reason.TIMEOUT, TIMEOUT_MESSAGE)
+    _count_outcome("refused_expired")
+
+
+def _count_outcome(outcome: str) -> None:
+    count_after_commit(metrics.PAYMENTS, outcome=outcome)
 
 
 def _settle_if_in_doubt(payment: Payment, *, now: datetime) -> None:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 
-from shared import context
+from shared import context, metrics
 from shared.messaging import subscriptions
 from shared.messaging.events import Event
 from shared.messaging.models import InboxMessage
@@ -38,6 +38,7 @@ def handle_once(consumer: str, handler, event: Event) -> bool:
     with transaction.atomic():
         if not claim(consumer, event):
             logger.info("duplicate event skipped", extra={"consumer": consumer, "event_id": event.id})
+            metrics.INBOX_DUPLICATES.labels(event_type=event.type).inc()
             return False
         handler(event)
     return True

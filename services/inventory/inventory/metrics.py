@@ -1,0 +1,9 @@
+"""inventory's business metrics (docs/observability.md), counted in `inventory.services` after commit."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+# reserved | rejected (out of stock or unknown product) | expired | released | committed | returned
+# (a confirmed order's sold units back on hand)
+RESERVATIONS = Counter("inventory_reservations", "Reservations reaching a state, by outcome.", ["outcome"])

@@ -1,0 +1,54 @@
+"""orders' business and saga metrics (docs/observability.md). Counted in `orders.services` after commit;
+the non-terminal gauges are read from the database when the web `/metrics` is scraped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Count, Min
+from django.utils import timezone
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from orders.models import Order, OrderStatus
+from shared.metrics import DURATION_BUCKETS, DatabaseCollector, age_seconds
+
+NON_TERMINAL = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT)
+
+ORDERS_CREATED = Counter("orders_created", "Orders placed (the saga started).")
+ORDERS_TERMINAL = Counter(
+    "orders_terminal",
+    "Orders reaching a terminal status (confirmed, rejected, cancelled), by status and reason.",
+    ["status", "reason"],
+)
+SAGA_DURATION = Histogram(
+    "saga_duration_seconds",
+    "From order creation to its first terminal status, by that status.",
+    ["status"],
+    buckets=DURATION_BUCKETS,
+)
+
+
+class NonTerminalOrdersCollector(DatabaseCollector):
+    """orders_non_terminal{status} and the oldest one's age: one GROUP BY on order_status_recent_idx."""
+
+    def families(self) -> Iterable:
+        rows = (
+            Order.objects.filter(status__in=NON_TERMINAL)
+            .values("status")
+            .annotate(count=Count("id"), oldest=Min("created_at"))
+            .order_by()
+        )
+        by_status = {row["status"]: row for row in rows}
+        gauge = GaugeMetricFamily(
+            "orders_non_terminal", "Orders whose saga has not finished, by status.", labels=["status"]
+        )
+        for status in NON_TERMINAL:
+            gauge.add_metric([str(status)], by_status.get(status, {}).get("count", 0))
+        yield gauge
+        oldest = min((row["oldest"] for row in by_status.values()), default=None)
+        yield GaugeMetricFamily(
+            "orders_oldest_non_terminal_age_seconds",
+            "Age of the oldest order not yet confirmed, rejected or cancelled (0 when none).",
+            age_seconds(oldest, timezone.now()),
+        )
