@@ -756,9 +756,9 @@ def prometheus_config(topology: dict) -> dict:
     targets = monitoring.Targets(
         web={s["name"]: f"{host_name(s['name'])}:{s['port']}" for s in services(topology)},
         workers={
-            name: f"{host_name(name)}-worker:{int(t['metrics_port'])}"
+            name: f"{host_name(name)}-worker:{int(t['worker_metrics_port'])}"
             for name, t in table.items()
-            if "metrics_port" in t
+            if "worker_metrics_port" in t
         },
         flower=f"flower:{flower_port}",
         rabbitmq=f"rabbitmq:{monitoring_ports(topology)['rabbitmq-metrics']}",

@@ -203,9 +203,9 @@ def load_monitoring(
     targets = Targets(
         web={name: f"{local}:{int(s['port']) + port_offset}" for name, s in services.items()},
         workers={
-            name: f"{local}:{int(s['metrics_port']) + port_offset}"
+            name: f"{local}:{int(s['worker_metrics_port']) + port_offset}"
             for name, s in services.items()
-            if "metrics_port" in s
+            if "worker_metrics_port" in s
         },
         flower=f"{local}:{int(data.get('processes', {}).get('flower_port', 5555)) + port_offset}",
         rabbitmq=f"{host_for_url(rabbitmq_host)}:{rabbitmq_port}",

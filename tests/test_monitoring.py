@@ -156,7 +156,11 @@ def test_rendered_prometheus_config_passes_promtool_and_scrapes_every_process(tm
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     web = {t["labels"]["service"]: t["targets"] for t in jobs["web"]["static_configs"]}
     assert web == {name: [f"127.0.0.1:{s['port'] + 4321}"] for name, s in TOPOLOGY["services"].items()}
-    workers = {name: s["metrics_port"] for name, s in TOPOLOGY["services"].items() if "metrics_port" in s}
+    workers = {
+        name: s["worker_metrics_port"]
+        for name, s in TOPOLOGY["services"].items()
+        if "worker_metrics_port" in s
+    }
     if workers:
         worker = {t["labels"]["service"]: t["targets"] for t in jobs["worker"]["static_configs"]}
         assert worker == {name: [f"127.0.0.1:{port + 4321}"] for name, port in workers.items()}
