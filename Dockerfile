@@ -83,4 +83,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # The web server as manage_all.py starts it (workers/threads from topology.toml via WEB_WORKERS and
 # WEB_THREADS), bound to every interface of the container.
-CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:${SERVICE_PORT} --workers ${WEB_WORKERS} --threads ${WEB_THREADS} --worker-class gthread --timeout 30 --graceful-timeout 10 --no-control-socket"]
+CMD ["sh", "-c", "exec python -m shared.multiproc gunicorn config.wsgi:application --bind 0.0.0.0:${SERVICE_PORT} --workers ${WEB_WORKERS} --threads ${WEB_THREADS} --worker-class gthread --timeout 30 --graceful-timeout 10 --no-control-socket --config python:shared.gunicorn_conf"]

@@ -91,7 +91,8 @@ PROCESS_ROLES = ("web", "worker", "beat")
 METRICS_ROLES = ("web", "worker")  # process groups whose metrics are merged from PROMETHEUS_MULTIPROC_DIR
 GUNICORN_CONFIG = "python:shared.gunicorn_conf"
 RABBITMQ_PROMETHEUS_PLUGIN = "rabbitmq_prometheus"
-RABBITMQ_PROMETHEUS_PORT = 15692
+# The plugin's port on the broker's host; RABBITMQ_METRICS_PORT overrides it (a broker configured otherwise).
+RABBITMQ_PROMETHEUS_PORT = int(os.environ.get("RABBITMQ_METRICS_PORT", "15692"))
 
 PYTEST_COMMAND = ("-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider")
 PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<text>(?:\d+ \w+(?:, )?)+ in [\d.]+s.*?|no tests ran.*?)\s*=*$")

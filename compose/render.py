@@ -173,6 +173,7 @@ def services(topology: dict) -> list[dict]:
             "web_workers": int(table.get("web_workers", 1)),
             "web_threads": int(table.get("web_threads", 4)),
             "worker_concurrency": int(table.get("worker_concurrency", 1)),
+            "worker_metrics_port": int(table.get("worker_metrics_port", 0)) or None,
         }
         for name, table in topology["services"].items()
     ]
@@ -302,6 +303,21 @@ BEAT_CHECK = (
 )
 
 
+# Metrics of a process group (gunicorn's workers, Celery's pool) are merged from files in this directory,
+# inside the container; `python -m shared.multiproc` empties it before the group starts.
+MULTIPROC_DIR = "/tmp/prometheus-multiproc"  # noqa: S108  (the container's scratch space)
+
+
+def metrics_environment(service: dict, role: str) -> dict:
+    """What the web and worker containers need for their metrics (docs/observability.md)."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": MULTIPROC_DIR}
+    if role == "worker" and service.get("worker_metrics_port"):
+        # Inside a container the port must be reachable from Prometheus' container, not only loopback.
+        address = "0.0.0.0"  # noqa: S104
+        env |= {"WORKER_METRICS_PORT": str(service["worker_metrics_port"]), "WORKER_METRICS_ADDRESS": address}
+    return env
+
+
 def service_blocks(topology: dict, service: dict) -> dict:
     """The web server, worker, beat and migration job of one service."""
     name = service["name"]
@@ -315,12 +331,13 @@ def service_blocks(topology: dict, service: dict) -> dict:
     if name == "notifications":
         depends["mailpit"] = {"condition": "service_healthy"}
     worker_command = [
-        "celery", "-A", "config", "worker", "--loglevel", "INFO",
+        "python", "-m", "shared.multiproc", "celery", "-A", "config", "worker", "--loglevel", "INFO",
         "--concurrency", str(service["worker_concurrency"]), "--hostname", f"{name}@%h",
     ]  # fmt: skip
     blocks = {
         host: {
             **common,
+            "environment": env | metrics_environment(service, "web"),
             "restart": "unless-stopped",
             "ports": [f"127.0.0.1:{service['port']}:{service['port']}"],
             "depends_on": {**depends, **migrated},
@@ -328,6 +345,7 @@ def service_blocks(topology: dict, service: dict) -> dict:
         },
         f"{host}-worker": {
             **common,
+            "environment": env | metrics_environment(service, "worker"),
             "command": worker_command,
             "restart": "unless-stopped",
             "depends_on": {**depends, **migrated},

@@ -302,7 +302,7 @@ def web_deployment(service: dict) -> dict:
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": port}],
         "envFrom": [{"configMapRef": {"name": f"{host}-config"}}],
-        "env": service_env(name, web=True),
+        "env": [*service_env(name, web=True), *metrics_env(service, "web")],
         "startupProbe": probe("/health/live", 5, 24),
         "readinessProbe": probe("/health/ready", 10, 3),
         "livenessProbe": probe("/health/live", 20, 3),
@@ -338,6 +338,9 @@ def worker_deployment(service: dict) -> dict:
         "image": f"{IMAGE_PREFIX}{host}",
         "imagePullPolicy": "IfNotPresent",
         "command": [
+            "python",
+            "-m",
+            "shared.multiproc",
             "celery",
             "-A",
             "config",
@@ -350,7 +353,8 @@ def worker_deployment(service: dict) -> dict:
             f"{name}@%h",
         ],
         "envFrom": [{"configMapRef": {"name": f"{host}-config"}}],
-        "env": service_env(name, web=False),
+        "env": [*service_env(name, web=False), *metrics_env(service, "worker")],
+        **worker_metrics_port(service),
         "livenessProbe": {
             "exec": {
                 "command": [
@@ -373,7 +377,31 @@ def worker_deployment(service: dict) -> dict:
         # Acks late + reject on worker lost: a task cut short is redelivered; give running ones time first.
         "pod": pod_spec(name, container, grace=70),
     }
-    return deployment(name, "worker", spec)
+    return deployment(name, "worker", spec, worker_scrape_annotations(service))
+
+
+def metrics_env(service: dict, role: str) -> list[dict]:
+    """Multiprocess metrics directory (the pod's /tmp) and the worker's metrics port."""
+    env = compose.metrics_environment(service, role)
+    return [{"name": key, "value": value} for key, value in env.items()]
+
+
+def worker_metrics_port(service: dict) -> dict:
+    port = service.get("worker_metrics_port")
+    return {"ports": [{"name": "metrics", "containerPort": port}]} if port else {}
+
+
+def worker_scrape_annotations(service: dict) -> dict | None:
+    port = service.get("worker_metrics_port")
+    if not port:
+        return None
+    return {
+        "annotations": {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }
+    }
 
 
 def beat_deployment(service: dict) -> dict:
@@ -527,6 +555,9 @@ def network_policy(topology: dict, service: dict) -> dict:
     ]
     if sends_mail(name):
         egress.append({"to": [pods(SMTP_ROLE)], "ports": tcp(1025)})
+    ingress = [{"from": sources, "ports": tcp(service["port"])}]
+    if service.get("worker_metrics_port"):  # Prometheus scrapes the worker pods' metrics port
+        ingress.append({"from": [sources[-1]], "ports": tcp(service["worker_metrics_port"])})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -534,7 +565,7 @@ def network_policy(topology: dict, service: dict) -> dict:
         "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": host}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": sources, "ports": tcp(service["port"])}],
+            "ingress": ingress,
             "egress": egress,
         },
     }

@@ -55,6 +55,9 @@ EXTRA_VARIABLES = {
     "DEMO_CUSTOMER_PASSWORD": "identity's seed command (os.environ)",
     "POD_IP": "ALLOWED_HOSTS' $(POD_IP) (Kubernetes)",
     "POD_NAMESPACE": "ALLOWED_HOSTS' $(POD_NAMESPACE) (Kubernetes)",
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus_client and shared.multiproc (os.environ)",
+    "WORKER_METRICS_PORT": "shared.celery (os.environ)",
+    "WORKER_METRICS_ADDRESS": "shared.celery (os.environ)",
 }
 
 
@@ -492,11 +495,16 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck():
     assert "STATIC_ROOT=/app/static" in env
 
 
+def without_venv(command: list[str]) -> list[str]:
+    """manage_all.py runs the virtualenv's programs by path; an image has them on PATH."""
+    return [Path(word).name if word.startswith(str(manage_all.VENV_BIN)) else word for word in command]
+
+
 def test_image_command_is_the_web_server_as_manage_all_starts_it():
     platform = manage_all.load_platform()
     service = platform.topology.services[0]
     web = next(p for p in manage_all.service_programs(platform, service) if p.name.endswith("-web"))
-    expected = [Path(web.command[0]).name, *web.command[1:]]
+    expected = without_venv(web.command)
     substitutions = {
         f"127.0.0.1:{platform.instance.port(service.port)}": "0.0.0.0:${SERVICE_PORT}",
         str(service.web_workers): "${WEB_WORKERS}",
@@ -519,7 +527,7 @@ def test_compose_worker_and_beat_commands_match_manage_all():
             p.name.rsplit("-", 1)[1]: p.command for p in manage_all.service_programs(platform, service)
         }
         host = compose_render.host_name(service.name)
-        worker = [Path(programs["worker"][0]).name, *programs["worker"][1:]]
+        worker = without_venv(programs["worker"])
         assert doc["services"][f"{host}-worker"]["command"] == worker
         beat = [Path(programs["beat"][0]).name, *programs["beat"][1:-1], compose_render.BEAT_SCHEDULE]
         assert doc["services"][f"{host}-beat"]["command"] == beat

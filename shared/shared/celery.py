@@ -74,8 +74,12 @@ def _serve_worker_metrics(sender=None, **kwargs) -> None:
     listening socket (a fork copies file descriptors, though not threads).
     """
     port = os.environ.get("WORKER_METRICS_PORT")
-    if port:
+    if not port:
+        return
+    try:
         metrics.start_worker_exporter(int(port), os.environ.get("WORKER_METRICS_ADDRESS", "127.0.0.1"))
+    except (OSError, ValueError):  # the worker still works; its metrics are missing, and the log says why
+        logger.exception("worker metrics not served", extra={"port": port})
 
 
 def _forget_pool_process(pid=None, **kwargs) -> None:

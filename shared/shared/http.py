@@ -69,7 +69,9 @@ class _CountedRedisStorage(pybreaker.CircuitRedisStorage):
         except RedisError:
             logger.exception("breaker state not stored", extra={"downstream": self.downstream})
             return
-        if (previous.decode() if isinstance(previous, bytes) else previous) != str(state):
+        # No stored state reads as closed, as pybreaker's own fallback does.
+        previous = previous.decode() if isinstance(previous, bytes) else (previous or pybreaker.STATE_CLOSED)
+        if previous != str(state):
             metrics.BREAKER_TRANSITIONS.labels(downstream=self.downstream, to=str(state)).inc()
 
 

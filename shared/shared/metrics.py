@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from django.db import DatabaseError, transaction
+from django.db import Error as DatabaseError  # InterfaceError too (a closed connection)
+from django.db import transaction
 from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,

@@ -71,6 +71,46 @@ class BrokerObserver:
             self.connection.close()
 
 
+class MetricSamples:
+    """A Prometheus text exposition, parsed: `samples.value("orders_created_total")`."""
+
+    def __init__(self, text: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.text = text
+        self.samples = [
+            (sample.name, sample.labels, sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        ]
+
+    def matching(self, name: str, **labels: str) -> list[tuple[dict, float]]:
+        """The samples called `name` whose labels include `labels`."""
+        return [
+            (sample_labels, value)
+            for sample_name, sample_labels, value in self.samples
+            if sample_name == name and all(sample_labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum of the matching samples; 0 when there is none (a counter never incremented)."""
+        return sum(value for _labels, value in self.matching(name, **labels))
+
+    def has(self, name: str, **labels: str) -> bool:
+        return bool(self.matching(name, **labels))
+
+
+def scrape(url: str, *, timeout: float = 5.0) -> MetricSamples:
+    """GET a metrics endpoint (never through a proxy) and parse it."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    response = session.get(url, timeout=timeout)
+    response.raise_for_status()
+    return MetricSamples(response.text)
+
+
 def access_token(
     *, user_id: str, email: str = "user@example.com", is_staff: bool = False, lifetime_seconds: int = 300
 ) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -57,12 +58,24 @@ def observe(broker_url):
         observer.close()
 
 
-class WorkerProcess:
-    """`celery worker -B` of the test service, as a child process with its output kept."""
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    def __init__(self, env: dict, schedule: Path) -> None:
+
+class WorkerProcess:
+    """`celery worker -B` of the test service, as a child process with its output kept.
+
+    Started as manage_all.py starts workers: through `shared.multiproc` (a wiped multiprocess
+    metrics directory) with its metrics served on `metrics_url`.
+    """
+
+    def __init__(self, env: dict, schedule: Path, metrics_port: int) -> None:
         self.lines: list[str] = []
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         command = [
+            sys.executable, "-m", "shared.multiproc",
             sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-B",
             "--pool", "solo", "--loglevel", "INFO", "--hostname", f"shared-tests-{uuid.uuid4().hex[:8]}@%h",
             "--schedule", str(schedule),
@@ -92,12 +105,17 @@ class WorkerProcess:
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real worker consuming `shared_tests.events`, pointed at the test database."""
     db = settings.DATABASES["default"]
+    metrics_dir = tmp_path_factory.mktemp("metrics")
+    (metrics_dir / "counter_999999.db").write_bytes(b"left by an earlier run")  # shared.multiproc wipes it
+    metrics_port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "PYTHONUNBUFFERED": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "WORKER_METRICS_PORT": str(metrics_port),
     }
-    process = WorkerProcess(env, tmp_path_factory.mktemp("beat") / "schedule")
+    process = WorkerProcess(env, tmp_path_factory.mktemp("beat") / "schedule", metrics_port)
     yield process
     process.stop()
