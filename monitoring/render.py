@@ -71,21 +71,22 @@ def static_job(job: str, targets: list[dict], **options) -> dict:
     return {"job_name": job, **options, "static_configs": targets}
 
 
-def per_service(addresses: dict[str, str]) -> list[dict]:
-    return [{"targets": [address], "labels": {"service": name}} for name, address in addresses.items()]
+def per_service(addresses: dict[str, str], process: str) -> list[dict]:
+    labels = {name: {"service": name, "process": process} for name in addresses}
+    return [{"targets": [address], "labels": labels[name]} for name, address in addresses.items()]
 
 
 def scrape_configs(targets: Targets) -> list[dict]:
-    """One job per kind of process; a service's processes carry its name in the `service` label."""
+    """One job per kind of process; a service's processes carry `service` and `process` labels."""
     # honor_labels: our own processes may label a series with its service themselves (a gauge read
     # from another service's point of view); theirs wins over the target's, instead of being renamed.
     jobs = [
         static_job(JOB_PROMETHEUS, [{"targets": [targets.prometheus]}]),
         static_job(JOB_ALERTMANAGER, [{"targets": [targets.alertmanager]}]),
-        static_job(JOB_WEB, per_service(targets.web), metrics_path="/metrics", honor_labels=True),
+        static_job(JOB_WEB, per_service(targets.web, "web"), metrics_path="/metrics", honor_labels=True),
     ]
     if targets.workers:
-        jobs.append(static_job(JOB_WORKER, per_service(targets.workers), honor_labels=True))
+        jobs.append(static_job(JOB_WORKER, per_service(targets.workers, "worker"), honor_labels=True))
     if targets.flower:
         jobs.append(static_job(JOB_FLOWER, [{"targets": [targets.flower]}], metrics_path="/flower/metrics"))
     jobs.append(static_job(JOB_RABBITMQ, [{"targets": [targets.rabbitmq]}]))
