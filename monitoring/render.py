@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tomllib
@@ -196,7 +197,8 @@ def load_monitoring(
         return None
     try:
         ports = {key: int(table[key]) + port_offset for key in PORT_KEYS}
-        rabbitmq_port = int(table["rabbitmq_metrics_port"])
+        # RABBITMQ_METRICS_PORT: a broker whose plugin listens elsewhere (manage_all.py honours it too).
+        rabbitmq_port = int(os.environ.get("RABBITMQ_METRICS_PORT", table["rabbitmq_metrics_port"]))
     except KeyError as missing:
         raise MonitoringError(f"topology.toml: [monitoring] needs {missing.args[0]}") from None
     services = data["services"]
