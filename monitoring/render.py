@@ -73,8 +73,10 @@ def static_job(job: str, targets: list[dict], **options) -> dict:
 
 
 def per_service(addresses: dict[str, str], process: str) -> list[dict]:
-    labels = {name: {"service": name, "process": process} for name in addresses}
-    return [{"targets": [address], "labels": labels[name]} for name, address in addresses.items()]
+    return [
+        {"targets": [address], "labels": {"service": name, "process": process}}
+        for name, address in addresses.items()
+    ]
 
 
 def scrape_configs(targets: Targets) -> list[dict]:
