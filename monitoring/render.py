@@ -310,6 +310,7 @@ def processes(monitoring: Monitoring, found: dict[str, str], gunicorn: str) -> l
         "--storage.tsdb.retention.time=2d",
         f"--web.listen-address=127.0.0.1:{monitoring.prometheus_port}",
         "--web.enable-lifecycle",  # POST /-/reload re-reads the rule files without a restart
+        f"--web.external-url={monitoring.prometheus_url}/",  # the links in alerts (generatorURL)
     ]
     alertmanager = [
         found["alertmanager"],
@@ -317,6 +318,7 @@ def processes(monitoring: Monitoring, found: dict[str, str], gunicorn: str) -> l
         f"--storage.path={monitoring.var_dir / 'alertmanager'}",
         f"--web.listen-address=127.0.0.1:{monitoring.alertmanager_port}",
         "--cluster.listen-address=",  # one Alertmanager per instance: no gossip port to collide on
+        f"--web.external-url={monitoring.alertmanager_url}/",
     ]
     receiver = [
         gunicorn, RECEIVER_APP, "--bind", f"127.0.0.1:{monitoring.receiver_port}", "--workers", "1",
