@@ -54,6 +54,7 @@ WORKDIR /app
 COPY topology.toml ./
 COPY shared/shared ./shared/shared
 COPY sandbox ./sandbox
+COPY monitoring/__init__.py monitoring/alert_receiver.py ./monitoring/
 
 # Everything above is the same for every service (and cached once); what follows is the service's own.
 ARG SERVICE

@@ -919,7 +919,8 @@ def sandbox_program(platform: Platform, sandbox: Sandbox) -> Program:
 def all_programs(platform: Platform) -> list[Program]:
     programs = [p for service in platform.topology.services for p in service_programs(platform, service)]
     sandboxes = [sandbox_program(platform, sandbox) for sandbox in platform.topology.sandboxes]
-    return [*programs, *sandboxes, flower_program(platform), *gateway_programs(platform)]
+    tools = [flower_program(platform), *gateway_programs(platform), *monitoring_programs(platform)]
+    return [*programs, *sandboxes, *tools]
 
 
 # --- gateway -------------------------------------------------------------------------------------------
@@ -1022,6 +1023,86 @@ def gateway_programs(platform: Platform) -> list[Program]:
         Program("gateway-verifier", verifier, ROOT, verifier_env),
         Program("gateway-nginx", nginx, ROOT, {"GATEWAY_CONF_DIGEST": digest}),
     ]
+
+
+# --- monitoring ----------------------------------------------------------------------------------------
+
+
+def load_monitoring(platform: Platform):
+    """The instance's monitoring.render.Monitoring, or None when topology.toml has no [monitoring] table."""
+    from monitoring import render  # the repository's own package, stdlib only
+
+    instance = platform.instance
+    rabbitmq_host, _ = host_and_port(instance.broker_url, 5672)
+    try:
+        return render.load_monitoring(
+            TOPOLOGY_FILE, instance.name, instance.var_dir, instance.port_offset,
+            rabbitmq_host=rabbitmq_host, vhost=instance.broker_vhost,
+        )  # fmt: skip
+    except render.MonitoringError as problem:
+        raise PlatformError(str(problem)) from None
+
+
+def monitoring_binaries(*, required: bool = True) -> dict[str, str]:
+    from monitoring import render
+
+    try:
+        return render.binaries(required=required)
+    except render.MonitoringError as problem:
+        raise PlatformError(str(problem)) from None
+
+
+def render_monitoring(platform: Platform) -> None:
+    """Render prometheus.yml and alertmanager.yml for the instance; promtool checks them before any start."""
+    from monitoring import render
+
+    monitoring = load_monitoring(platform)
+    if monitoring is None:
+        return
+    found = monitoring_binaries()
+    for path in render.write(monitoring):
+        step(f"Rendered {display(path)}")
+    try:
+        render.check(monitoring, found)
+    except render.MonitoringError as problem:
+        raise PlatformError(str(problem)) from None
+
+
+def monitoring_programs(platform: Platform) -> list[Program]:
+    """Prometheus, Alertmanager and the alert receiver (monitoring/render.py describes them)."""
+    from monitoring import render
+
+    monitoring = load_monitoring(platform)
+    if monitoring is None:
+        return []
+    # `up` has checked the binaries (render_monitoring); `logs` and `status` only need the names.
+    binaries = monitoring_binaries(required=False)
+    processes = render.processes(monitoring, binaries, str(VENV_BIN / "gunicorn"))
+    return [Program(process.name, process.command, ROOT, process.environment) for process in processes]
+
+
+def monitoring_answers(platform: Platform) -> dict[str, str]:
+    """Each monitoring process' answer: "ok" or why not."""
+    monitoring = load_monitoring(platform)
+    if monitoring is None:
+        return {}
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    answers = {}
+    for name, url in monitoring.health_urls().items():
+        try:
+            with opener.open(url, timeout=TCP_TIMEOUT):
+                answers[name] = "ok"
+        except (urllib.error.URLError, OSError) as error:
+            answers[name] = f"{url}: {getattr(error, 'reason', error)}"
+    return answers
+
+
+def wait_until_monitoring_ready(platform: Platform, timeout: float = 60.0) -> None:
+    if not wait_for(lambda: all(a == "ok" for a in monitoring_answers(platform).values()), timeout, 1.0):
+        pending = {name: answer for name, answer in monitoring_answers(platform).items() if answer != "ok"}
+        lines = [f"  {name}: {answer}; log: {display(platform.instance.log_dir / f'{name}.log')}"
+                 for name, answer in pending.items()]  # fmt: skip
+        raise PlatformError("\n".join([f"monitoring not ready after {timeout:.0f} s:", *lines]))
 
 
 def supervisor_escape(text: str) -> str:
@@ -1360,6 +1441,12 @@ def print_access(platform: Platform) -> None:
         gateway = f"http://127.0.0.1:{instance.port(int(platform.topology.gateway_port))}"
         print(f"  {'gateway':<13} {gateway}/   health {gateway}/health   docs {gateway}/docs/")
         print(f"  {'admins':<13} {gateway}/admin/<service>/   (one staff login: {gateway}/admin/identity/)")
+    if (monitoring := load_monitoring(platform)) is not None:
+        print(
+            f"  {'prometheus':<13} {monitoring.prometheus_url}/   targets {monitoring.prometheus_url}/targets"
+        )
+        print(f"  {'alertmanager':<13} {monitoring.alertmanager_url}/")
+        print(f"  {'alerts':<13} {monitoring.receiver_url}/alerts   (what Alertmanager delivered)")
     logins = demo_logins()
     print("Demo logins:")
     print(f"  staff        {logins['DEMO_STAFF_EMAIL']} / {logins['DEMO_STAFF_PASSWORD']}")
@@ -1377,6 +1464,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     (web instances included, as `--scale` or topology.toml ask), and leaves unchanged ones running.
     """
     platform = load_platform(scale=parse_scale(args.scale))
+    render_monitoring(platform)  # first: a missing Prometheus fails `up` before anything is changed
     provision(platform)
     KEYS_DIR.mkdir(parents=True, exist_ok=True)  # identity writes the JWT key pair here on first start
     KEYS_DIR.chmod(0o700)
@@ -1392,6 +1480,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     record_instances(platform)
     start_or_update_supervisord(platform.instance)
     wait_until_healthy(platform)
+    wait_until_monitoring_ready(platform)
     print_access(platform)
     return 0
 
@@ -1419,6 +1508,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         status, answer = readiness(target.port, target.path)
         all_healthy &= status == "healthy"
         print(f"  {target.label}: {answer}")
+    for name, answer in monitoring_answers(platform).items():
+        all_healthy &= answer == "ok"
+        print(f"  {name}: {answer}")
     return 0 if programs_ok and all_healthy else 1
 
 

@@ -11,7 +11,11 @@ Generated, and committed (tests/test_deployment.py fails when they drift from th
                                Postgres, RabbitMQ, Redis, Mailpit and the observability stack
 - compose/infra.yml            Postgres, RabbitMQ and Redis alone, on the local default ports, for
                                developers who run the services on their machine with manage_all.py
-- compose/prometheus/prometheus.yml   scrape targets: every service's /metrics, Flower, RabbitMQ
+- compose/prometheus/prometheus.yml   scrape targets: every service's /metrics, Flower, RabbitMQ, built by
+                               monitoring/render.py (the same jobs and labels as a local instance's)
+
+The alert rules, Alertmanager's configuration and the Grafana dashboards and provisioning are not
+copied: compose mounts them from monitoring/, where `manage_all.py up` reads them too.
 
 Adding a service to topology.toml and running this script is all compose needs.
 """
@@ -19,6 +23,7 @@ Adding a service to topology.toml and running this script is all compose needs.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -28,6 +33,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_DIR = ROOT / "compose"
 TOPOLOGY_FILE = ROOT / "topology.toml"
+
+
+def _load_monitoring_render():
+    """monitoring/render.py builds the scrape configuration for compose and local instances alike."""
+    spec = importlib.util.spec_from_file_location("monitoring_render", ROOT / "monitoring" / "render.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+monitoring = _load_monitoring_render()
+# Paths of the compose file's bind mounts are relative to compose/: the one copy in monitoring/.
+MONITORING_MOUNT = "../monitoring"
+ALERT_RECEIVER_PORT = 9097  # inside its container: the port monitoring/alertmanager/alertmanager.yml names
 
 PROJECT = "order-platform"
 IMAGE_PREFIX = "order-platform/"
@@ -516,8 +536,29 @@ ALLOY_READY = (
 )
 
 
-def observability_blocks() -> dict:
+def alert_receiver_block(topology: dict) -> dict:
+    """Where Alertmanager delivers (monitoring/alert_receiver.py); GET /alerts lists what arrived."""
+    image, image_build = tools_image(topology)
+    command = [
+        "gunicorn", monitoring.RECEIVER_APP, "--bind", f"0.0.0.0:{ALERT_RECEIVER_PORT}", "--workers", "1",
+        "--threads", "4", "--worker-class", "gthread", "--timeout", "30", "--no-control-socket",
+    ]  # fmt: skip
+    return {
+        "image": image,
+        "build": image_build,
+        "working_dir": "/app",
+        "command": command,
+        # The container's scratch space: alerts are kept until the container is recreated.
+        "environment": {"SERVICE_PORT": str(ALERT_RECEIVER_PORT), "ALERTS_FILE": "/tmp/alerts.jsonl"},  # noqa: S108
+        "restart": "unless-stopped",
+        "ports": [f"127.0.0.1:{monitoring_ports(topology)['alert-receiver']}:{ALERT_RECEIVER_PORT}"],
+        "healthcheck": healthcheck(http_check(ALERT_RECEIVER_PORT, "/health/live"), start="10s"),
+    }
+
+
+def observability_blocks(topology: dict) -> dict:
     wget = ["CMD", "wget", "-q", "-O", "/dev/null"]
+    ports = monitoring_ports(topology)
     return {
         "mailpit": {
             "image": IMAGES["mailpit"],
@@ -534,8 +575,12 @@ def observability_blocks() -> dict:
                 "--storage.tsdb.retention.time=7d",
                 "--web.enable-lifecycle",
             ],
-            "volumes": ["./prometheus:/etc/prometheus:ro", "prometheus-data:/prometheus"],
-            "ports": ["127.0.0.1:9090:9090"],
+            "volumes": [
+                "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                f"{MONITORING_MOUNT}/prometheus/rules:/etc/prometheus/rules:ro",
+                "prometheus-data:/prometheus",
+            ],
+            "ports": [f"127.0.0.1:{ports['prometheus']}:9090"],
             "depends_on": {"alertmanager": {"condition": "service_healthy"}},
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:9090/-/ready"]),
         },
@@ -543,9 +588,12 @@ def observability_blocks() -> dict:
             "image": IMAGES["alertmanager"],
             "restart": "unless-stopped",
             "command": ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"],
-            "volumes": ["./alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
-            "ports": ["127.0.0.1:9093:9093"],
-            "depends_on": {"mailpit": {"condition": "service_healthy"}},
+            "volumes": [
+                f"{MONITORING_MOUNT}/alertmanager:/etc/alertmanager:ro",
+                "alertmanager-data:/alertmanager",
+            ],
+            "ports": [f"127.0.0.1:{ports['alertmanager']}:9093"],
+            "depends_on": {"alert-receiver": {"condition": "service_healthy"}},
             "healthcheck": healthcheck([*wget, "http://127.0.0.1:9093/-/ready"]),
         },
         "grafana": {
@@ -559,8 +607,8 @@ def observability_blocks() -> dict:
                 "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
             },
             "volumes": [
-                "./grafana/provisioning:/etc/grafana/provisioning:ro",
-                "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
+                f"{MONITORING_MOUNT}/grafana/provisioning:/etc/grafana/provisioning:ro",
+                f"{MONITORING_MOUNT}/grafana/dashboards:/var/lib/grafana/dashboards:ro",
                 "grafana-data:/var/lib/grafana",
             ],
             "ports": ["127.0.0.1:3000:3000"],
@@ -639,7 +687,8 @@ def full_system(topology: dict) -> dict:
     svc[Comment("--- e-mail and observability --------------------------------------------------------")] = (
         None
     )
-    svc |= observability_blocks()
+    svc["alert-receiver"] = alert_receiver_block(topology)
+    svc |= observability_blocks(topology)
     volumes = [
         "postgres-data", "rabbitmq-data", "rabbitmq-definitions", "redis-data", "prometheus-data",
         "alertmanager-data", "grafana-data", "loki-data", "alloy-data",
@@ -706,36 +755,41 @@ def infrastructure(topology: dict) -> dict:
     }
 
 
+def monitoring_ports(topology: dict) -> dict[str, int]:
+    """Where the monitoring's web interfaces are published on the host (topology.toml [monitoring])."""
+    table = topology.get("monitoring", {})
+    return {
+        "prometheus": int(table.get("prometheus_port", 9090)),
+        "alertmanager": int(table.get("alertmanager_port", 9093)),
+        "alert-receiver": int(table.get("alert_receiver_port", ALERT_RECEIVER_PORT)),
+        "rabbitmq-metrics": int(table.get("rabbitmq_metrics_port", 15692)),
+    }
+
+
 def prometheus_config(topology: dict) -> dict:
     flower_port = int(topology.get("processes", {}).get("flower_port", 5555))
-    targets = [
-        {"targets": [f"{host_name(s['name'])}:{s['port']}"], "labels": {"service": s["name"]}}
-        for s in services(topology)
-    ]
-    return {
-        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]},
-        "rule_files": ["/etc/prometheus/rules/*.yml"],
-        "scrape_configs": [
-            {"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:9090"]}]},
-            # By service name (an allowed Django host); a scaled web service is scraped through its
-            # round-robin name, one replica per scrape.
-            {"job_name": "services", "metrics_path": "/metrics", "static_configs": targets},
-            {
-                "job_name": "flower",
-                "metrics_path": "/flower/metrics",
-                "static_configs": [{"targets": [f"flower:{flower_port}"]}],
-            },
-            {"job_name": "rabbitmq", "static_configs": [{"targets": ["rabbitmq:15692"]}]},
-            {
-                # Per-queue depth (messages ready/unacknowledged): the worker autoscaling signal.
-                "job_name": "rabbitmq-queues",
-                "metrics_path": "/metrics/detailed",
-                "params": {"vhost": [BROKER_VHOST], "family": ["queue_coarse_metrics"]},
-                "static_configs": [{"targets": ["rabbitmq:15692"]}],
-            },
-        ],
-    }
+    table = topology["services"]
+    # By service name (an allowed Django host); a scaled web service is scraped through its round-robin
+    # name, one replica per scrape.
+    targets = monitoring.Targets(
+        web={s["name"]: f"{host_name(s['name'])}:{s['port']}" for s in services(topology)},
+        workers={
+            name: f"{host_name(name)}-worker:{int(t['worker_metrics_port'])}"
+            for name, t in table.items()
+            if "worker_metrics_port" in t
+        },
+        flower=f"flower:{flower_port}",
+        rabbitmq=f"rabbitmq:{monitoring_ports(topology)['rabbitmq-metrics']}",
+        vhost=BROKER_VHOST,
+        prometheus="127.0.0.1:9090",
+        alertmanager="alertmanager:9093",
+    )
+    return monitoring.prometheus_config(
+        targets,
+        rule_files=["/etc/prometheus/rules/*.yml"],
+        scrape_interval="15s",
+        external_labels={"platform_instance": "compose"},
+    )
 
 
 def outputs(topology: dict | None = None) -> dict[Path, str]:

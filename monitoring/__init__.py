@@ -1,0 +1,1 @@
+"""The platform's monitoring: Prometheus configuration rendering and the alert receiver."""
