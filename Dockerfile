@@ -51,7 +51,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     WEB_THREADS=4
 
 WORKDIR /app
-COPY topology.toml ./
+# gunicorn.conf.py: JSON logs of the processes started from /app (the payment-provider sandbox).
+COPY topology.toml gunicorn.conf.py ./
 COPY shared/shared ./shared/shared
 COPY sandbox ./sandbox
 

@@ -6,9 +6,9 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_init
 
-from shared import context
+from shared import context, tracing
 
 # Not "correlation_id": Celery already uses that name for the AMQP property holding the task id.
 CORRELATION_HEADER = "flow_correlation_id"
@@ -23,12 +23,25 @@ def create_app(service: str) -> Celery:
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()
     worker_init.connect(_declare_topology, weak=False)
+    worker_process_init.connect(_start_tracing, weak=False)
     task_prerun.connect(_recycle_database_connections, weak=False)
     task_postrun.connect(_recycle_database_connections, weak=False)
     before_task_publish.connect(_stamp_correlation_id, weak=False)
     task_prerun.connect(_bind_correlation_id, weak=False)
     task_postrun.connect(_unbind_correlation_id, weak=False)
     return app
+
+
+def _start_tracing(**kwargs) -> None:
+    """Each prefork child sets tracing up for itself (after the fork, as OpenTelemetry asks).
+
+    The periodic tasks (outbox relay, sweeps) start no trace of their own: one a second per service
+    would bury the flows. What they publish still joins the trace recorded in each event.
+    """
+    from django.conf import settings
+
+    periodic = {f"run/{entry['task']}" for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    tracing.configure(settings.SERVICE_NAME, quiet_roots=periodic)
 
 
 def _stamp_correlation_id(headers=None, **kwargs) -> None:
