@@ -19,6 +19,8 @@ from shared.logging import ContextFilter, formatter_config
 
 # The access line's message; the fields below carry the same values for queries.
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s"
+# Health probes and metric scrapes come every few seconds and say nothing about a flow: not logged.
+UNLOGGED_PATHS = ("/health/", "/metrics")
 
 
 class AccessLogFilter(logging.Filter):
@@ -32,6 +34,8 @@ class AccessLogFilter(logging.Filter):
         atoms = record.args if isinstance(record.args, dict) else None
         if atoms is None:
             return True
+        if str(atoms.get("U", "")).startswith(UNLOGGED_PATHS):
+            return False
         request_id = atoms.get("{x-request-id}o", "-")
         if request_id in ("-", ""):
             request_id = atoms.get("{x-request-id}i", "-")

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from shared import context, tracing
-from shared.gunicorn_conf import AccessLogFilter
+from shared.gunicorn_conf import ACCESS_LOG_FORMAT, AccessLogFilter
 from shared.messaging import inbox, relay
 from shared.messaging.events import Event, new_event
 from shared.messaging.models import OutboxEvent
@@ -180,3 +180,10 @@ def test_gunicorn_access_lines_get_the_request_id_the_service_answered_with():
         12,
     )
     assert record.getMessage() == "POST /api/v1/orders/ 201"
+
+
+def test_probes_and_scrapes_leave_no_access_line():
+    for path in ("/health/ready", "/metrics"):
+        atoms = {"m": "GET", "U": path, "s": "200", "M": "1"}
+        record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, ACCESS_LOG_FORMAT, (atoms,), None)
+        assert not AccessLogFilter().filter(record)
