@@ -15,7 +15,8 @@ Nothing exists only in "production": integrations switch on from the environment
 DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
 JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, EVENTS_DELIVERY_LIMIT,
 EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, <SERVICE>_URL (each service's base URL),
-EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL.
+EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, OTEL_TRACES_EXPORTER
+(none|file|otlp; read by shared.tracing, which each web and worker process sets up after its fork).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import environ
 
-from shared import jwt_keys
+from shared import jwt_keys, tracing
 from shared.logging import logging_config
 from shared.messaging import topology
 
@@ -250,6 +251,8 @@ def configure(
             json=env.str("LOG_FORMAT", default="json") == "json",
         ),
         SERVICE_URLS=_service_urls(env),
+        # Read here so that a wrong exporter name fails every process at start, with the reason.
+        TRACES_EXPORTER=tracing.exporter_name(),
         EMAIL_BACKEND=env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"),
         EMAIL_FILE_PATH=env.str("EMAIL_FILE_PATH", default=str(jwt_keys.REPO_ROOT / "var" / "mail")),
         EMAIL_HOST=env.str("EMAIL_HOST", default="localhost"),
