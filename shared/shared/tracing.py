@@ -26,6 +26,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 logger = logging.getLogger(__name__)
@@ -121,10 +122,12 @@ def _sampler(quiet_roots: frozenset[str]):
     )
 
     class QuietRoots(Sampler):
-        """Records every new trace except those started by a span named in `quiet_roots`."""
+        """Records every new trace except those started by a span named in `quiet_roots`, or by an
+        outgoing call (a query, an HTTP request) made outside any request, task or event: a health
+        probe's database check, say. A trace starts where work enters a service."""
 
         def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None):
-            if name in quiet_roots:
+            if name in quiet_roots or kind is SpanKind.CLIENT:
                 return SamplingResult(Decision.DROP)
             return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links)
 
@@ -171,7 +174,7 @@ def _trace_id(traceparent: str | None) -> int | None:
 
 
 @contextmanager
-def event_span(name: str, traceparent: str | None, *, kind: trace.SpanKind, attributes: dict) -> Iterator:
+def event_span(name: str, traceparent: str | None, *, kind: SpanKind, attributes: dict) -> Iterator:
     """A span about one event, continuing the trace the event was published in.
 
     The current span is the parent when it already belongs to that trace (Celery restored it from the

@@ -127,7 +127,7 @@ def test_log_lines_carry_the_trace_and_what_the_work_is_about(spans, restore_log
     assert "order_id" not in after and after["correlation_id"] == "corr-1"
 
 
-def test_periodic_tasks_start_no_trace_but_everything_else_does():
+def test_periodic_tasks_and_lone_queries_start_no_trace_but_requests_tasks_and_events_do():
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=tracing._sampler(frozenset({"run/messaging.relay_outbox"})))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -135,6 +135,8 @@ def test_periodic_tasks_start_no_trace_but_everything_else_does():
     with tracer.start_as_current_span("run/messaging.relay_outbox"), tracer.start_as_current_span("SELECT"):
         pass
     with tracer.start_as_current_span("run/events.deliver"), tracer.start_as_current_span("SELECT"):
+        pass
+    with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT):  # a probe's query: no entry point
         pass
     assert sorted(span.name for span in exporter.get_finished_spans()) == ["SELECT", "run/events.deliver"]
 
