@@ -160,21 +160,21 @@ def current_traceparent() -> str | None:
     return carrier.get(TRACEPARENT)
 
 
-def context_from(traceparent: str | None) -> Context | None:
+def context_from(traceparent: object) -> Context | None:
     """The remote parent a `traceparent` names; None if it is missing or malformed."""
-    if not traceparent:
+    if not traceparent or not isinstance(traceparent, str):
         return None
     extracted = _propagator.extract({TRACEPARENT: traceparent})
     return extracted if trace.get_current_span(extracted).get_span_context().is_valid else None
 
 
-def _trace_id(traceparent: str | None) -> int | None:
+def _trace_id(traceparent: object) -> int | None:
     parent = context_from(traceparent)
     return trace.get_current_span(parent).get_span_context().trace_id if parent else None
 
 
 @contextmanager
-def event_span(name: str, traceparent: str | None, *, kind: SpanKind, attributes: dict) -> Iterator:
+def event_span(name: str, traceparent: object, *, kind: SpanKind, attributes: dict) -> Iterator:
     """A span about one event, continuing the trace the event was published in.
 
     The current span is the parent when it already belongs to that trace (Celery restored it from the

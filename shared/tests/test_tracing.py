@@ -103,7 +103,7 @@ def test_an_envelope_has_no_traceparent_outside_a_span_and_a_bad_one_starts_a_ne
     event = Event.from_envelope({"id": context.new_id(), "type": "x.y", "version": 1, "data": {}})
     assert event.traceparent is None
 
-    for bad in ("garbage", "00-00000000000000000000000000000000-0000000000000000-01", None):
+    for bad in ("garbage", "00-00000000000000000000000000000000-0000000000000000-01", None, 42, ["x"]):
         with tracing.event_span("x.y process", bad, kind=SpanKind.CONSUMER, attributes={}) as span:
             assert span.get_span_context().is_valid
         assert span.parent is None
