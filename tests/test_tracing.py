@@ -83,7 +83,7 @@ def test_one_correlation_id_finds_the_orders_lines_in_every_service_in_time_orde
     shown = platform.manage_all("logs", "--correlation", journey.request_id, timeout=60)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert len(lines) == len(records)
+    assert len(lines) >= len(records)  # a late line (a stock commit) may have come in since
     printed_times = [_time(line.split()[0]) for line in lines]
     assert printed_times == sorted(printed_times)
     processes = {line.split()[1] for line in lines}
