@@ -41,7 +41,7 @@ def journey(platform) -> Journey:
               "shipping_address": SHIPPING},
         timeout=15,
     )  # fmt: skip
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 202, answer.text
     assert answer.headers["X-Request-ID"] == request_id
     order = shop.wait_for_terminal(token, answer.json()["id"])
     assert order["status"] == "confirmed", order
