@@ -1145,6 +1145,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if args.correlation is None and args.json:
+        raise PlatformError("--json goes with --correlation ID")
+    if args.correlation is not None and (args.follow or args.service):
+        raise PlatformError("--correlation reads every process's logs as they are: no service, no -f")
     platform = load_platform()
     if args.correlation is not None:
         return print_correlated_lines(platform.instance.log_dir, args.correlation, raw=args.json)
