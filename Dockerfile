@@ -51,7 +51,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     WEB_THREADS=4
 
 WORKDIR /app
-COPY topology.toml ./
+# gunicorn.conf.py: JSON logs of the processes started from /app (the payment-provider sandbox).
+COPY topology.toml gunicorn.conf.py ./
 COPY shared/shared ./shared/shared
 COPY sandbox ./sandbox
 COPY monitoring/__init__.py monitoring/alert_receiver.py ./monitoring/
@@ -83,4 +84,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # The web server as manage_all.py starts it (workers/threads from topology.toml via WEB_WORKERS and
 # WEB_THREADS), bound to every interface of the container.
-CMD ["sh", "-c", "exec python -m shared.multiproc gunicorn config.wsgi:application --bind 0.0.0.0:${SERVICE_PORT} --workers ${WEB_WORKERS} --threads ${WEB_THREADS} --worker-class gthread --timeout 30 --graceful-timeout 10 --no-control-socket --config python:shared.gunicorn_conf"]
+CMD ["sh", "-c", "exec python -m shared.multiproc gunicorn config.wsgi:application --bind 0.0.0.0:${SERVICE_PORT} --workers ${WEB_WORKERS} --threads ${WEB_THREADS} --worker-class gthread --timeout 30 --graceful-timeout 10 --no-control-socket"]

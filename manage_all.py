@@ -5,6 +5,7 @@
     python3 manage_all.py up --scale catalog=2   # the same, with two catalog web instances behind nginx
     python3 manage_all.py status             # what supervisord runs and what each service's readiness says
     python3 manage_all.py logs identity -f   # follow one service's process logs
+    python3 manage_all.py logs --correlation ID   # one flow's lines from every process, in time order
     python3 manage_all.py test               # every test suite, one process each, then a summary
     python3 manage_all.py down               # stop everything
 
@@ -38,6 +39,7 @@ import urllib.request
 import venv
 from collections import deque
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -98,7 +100,6 @@ DEMO_LOGIN_DEFAULTS = {
 
 MIGRATE_COMMANDS = (("migrate", "--noinput"), ("setup_messaging",))
 SEED_COMMANDS = (("seed",),)
-GUNICORN_CONFIG = "python:shared.gunicorn_conf"
 RABBITMQ_PROMETHEUS_PLUGIN = "rabbitmq_prometheus"
 # The plugin's port on the broker's host; RABBITMQ_METRICS_PORT overrides it (a broker configured otherwise).
 RABBITMQ_PROMETHEUS_PORT = int(os.environ.get("RABBITMQ_METRICS_PORT", "15692"))
@@ -874,7 +875,7 @@ def web_program(platform: Platform, service: Service, name: str, port: int) -> P
         str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
         "--workers", str(service.web_workers), "--threads", str(service.web_threads),
         "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-        "--no-control-socket", "--config", GUNICORN_CONFIG,
+        "--no-control-socket",
     ]  # fmt: skip
     env = service_env(platform, service.name, port, inherit=False) | metrics_env(platform, name)
     return Program(name, metrics_wrapped(command), service.directory, env)
@@ -1515,7 +1516,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if args.correlation is None and args.json:
+        raise PlatformError("--json goes with --correlation ID")
+    if args.correlation is not None and (args.follow or args.service):
+        raise PlatformError("--correlation reads every process's logs as they are: no service, no -f")
     platform = load_platform()
+    if args.correlation is not None:
+        return print_correlated_lines(platform.instance.log_dir, args.correlation, raw=args.json)
     if args.service is None:
         names = [program.name for program in all_programs(platform)]
     elif args.service == "flower":
@@ -1531,6 +1538,86 @@ def cmd_logs(args: argparse.Namespace) -> int:
         )
     command = ["tail", "-n", str(args.lines), *(["-F"] if args.follow else []), *files]
     return exit_status(subprocess.run(command, check=False).returncode)
+
+
+# --- logs of one flow --------------------------------------------------------------------------------
+
+# Fields of a JSON log line that hold the flow's id: ours (shared.logging) and the gateway's nginx log.
+CORRELATION_FIELDS = ("correlation_id", "request_id")
+LOG_LABELS = {"nginx-access": "gateway"}
+_LOG_FIELDS_SHOWN = ("time", "level", "service", "logger", "message", "correlation_id", "request_id")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    time: datetime
+    source: str  # the process (supervisord program) whose log file holds the line
+    text: str
+    record: dict
+
+
+def parse_log_time(value: object) -> datetime | None:
+    """ISO 8601 (ours and nginx's $time_iso8601), or Python logging's default `2026-01-02 10:00:00,123`."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace(",", "."))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def correlated_lines(log_dir: Path, correlation_id: str) -> list[LogLine]:
+    """Every JSON line of the instance's logs (rotated files too) whose correlation id is the given one,
+    in time order (lines of one process keep their order when times tie)."""
+    found = []
+    for path in sorted(log_dir.glob("*.log*")):
+        source = LOG_LABELS.get(path.name.split(".log")[0], path.name.split(".log")[0])
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            for text in lines:
+                if correlation_id not in text:  # cheap test first: most lines are of other flows
+                    continue
+                record = json_object(text)
+                if record is None or correlation_id not in (record.get(f) for f in CORRELATION_FIELDS):
+                    continue
+                time_ = parse_log_time(record.get("time"))
+                if time_ is not None:
+                    found.append(LogLine(time_, source, text.rstrip("\n"), record))
+    return sorted(found, key=lambda line: line.time)
+
+
+def json_object(text: str) -> dict | None:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def format_log_line(line: LogLine) -> str:
+    """`time  process  level  message  key=value ...`: the fields that say what happened, then the rest."""
+    record = line.record
+    extras = " ".join(
+        f"{key}={json.dumps(value) if isinstance(value, (dict, list)) else value}"
+        for key, value in record.items()
+        if key not in _LOG_FIELDS_SHOWN and value not in (None, "")
+    )
+    # The gateway's access line has no message: its request says what it was.
+    message = record.get("message") or " ".join(str(record.get(k, "")) for k in ("method", "uri", "status"))
+    when = line.time.isoformat(timespec="milliseconds")
+    return f"{when}  {line.source:<22} {record.get('level', '-'):<7} {message}  {extras}".rstrip()
+
+
+def print_correlated_lines(log_dir: Path, correlation_id: str, *, raw: bool) -> int:
+    if not correlation_id or not log_dir.is_dir():
+        raise PlatformError(f"no logs in {display(log_dir)}: run `python3 manage_all.py up`, or name an id")
+    lines = correlated_lines(log_dir, correlation_id)
+    if not lines:
+        print(f"no log line in {display(log_dir)} has correlation id {correlation_id!r}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line.text if raw else format_log_line(line))
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -1593,6 +1680,11 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("service", nargs="?", help="a service from topology.toml, or flower (default: all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="lines to show (default 50)")
+    logs.add_argument(
+        "--correlation", metavar="ID",
+        help="every process's lines of one flow (a request's X-Request-ID), merged in time order",
+    )  # fmt: skip
+    logs.add_argument("--json", action="store_true", help="with --correlation: the raw JSON lines")
 
     add("migrate", cmd_migrate, "run migrate and setup_messaging in every service")
     add("seed", cmd_seed, "load the idempotent demo data of every service that has a seed command")

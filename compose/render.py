@@ -255,8 +255,10 @@ def service_environment(topology: dict, service: dict) -> dict:
         **peer_urls(topology),
         "WEB_WORKERS": str(service["web_workers"]),
         "WEB_THREADS": str(service["web_threads"]),
-        # Read by OpenTelemetry SDKs once the services are instrumented; Jaeger accepts OTLP already.
+        # Tracing (shared.tracing): spans over OTLP/HTTP to Jaeger; OTEL_TRACES_EXPORTER=none turns it off.
         "OTEL_SERVICE_NAME": name,
+        "OTEL_TRACES_EXPORTER": "${OTEL_TRACES_EXPORTER:-otlp}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
     }
     return env

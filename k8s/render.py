@@ -275,6 +275,9 @@ def config_map(topology: dict, service: dict) -> dict:
         for peer in services(topology) + sandboxes(topology)
     }
     data |= {"WEB_WORKERS": str(service["web_workers"]), "WEB_THREADS": str(service["web_threads"])}
+    # Tracing is off until an overlay names a collector: OTEL_TRACES_EXPORTER=otlp and
+    # OTEL_EXPORTER_OTLP_ENDPOINT (see docs/observability.md).
+    data |= {"OTEL_SERVICE_NAME": name, "OTEL_TRACES_EXPORTER": "none"}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

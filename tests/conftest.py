@@ -53,6 +53,10 @@ GATEWAY_LIMITS = {
 }
 
 
+# Every traced process writes its spans to var/<instance>/traces/ (shared.tracing), read by test_tracing.
+TRACING = {"OTEL_TRACES_EXPORTER": "file"}
+
+
 @dataclass(frozen=True)
 class RunningPlatform:
     env: dict
@@ -98,7 +102,7 @@ def platform() -> RunningPlatform:
     topology = tomllib.loads((ROOT / "topology.toml").read_text())
     tables = {**topology["services"], **topology.get("sandbox", {})}
     ports = {name: table["port"] + PORT_OFFSET for name, table in tables.items()}
-    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, "PLATFORM_INSTANCE": INSTANCE}
+    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, **TRACING, "PLATFORM_INSTANCE": INSTANCE}
     env |= {"PLATFORM_PORT_OFFSET": str(PORT_OFFSET), "PLATFORM_REDIS_DB": REDIS_DB}
     running = RunningPlatform(
         env=env,

@@ -12,11 +12,12 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     worker_init,
+    worker_process_init,
     worker_process_shutdown,
     worker_ready,
 )
 
-from shared import context, metrics
+from shared import context, metrics, tracing
 
 # celery_task_runs_total{state}: Celery's final states, in the words the dashboards use.
 TASK_STATES = {
@@ -40,6 +41,7 @@ def create_app(service: str) -> Celery:
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()
     worker_init.connect(_declare_topology, weak=False)
+    worker_process_init.connect(_start_tracing, weak=False)
     task_prerun.connect(_recycle_database_connections, weak=False)
     task_postrun.connect(_recycle_database_connections, weak=False)
     before_task_publish.connect(_stamp_correlation_id, weak=False)
@@ -84,6 +86,18 @@ def _serve_worker_metrics(sender=None, **kwargs) -> None:
 
 def _forget_pool_process(pid=None, **kwargs) -> None:
     metrics.mark_process_dead(pid or os.getpid())
+
+
+def _start_tracing(**kwargs) -> None:
+    """Each prefork child sets tracing up for itself (after the fork, as OpenTelemetry asks).
+
+    The periodic tasks (outbox relay, sweeps) start no trace of their own: one a second per service
+    would bury the flows. What they publish still joins the trace recorded in each event.
+    """
+    from django.conf import settings
+
+    periodic = {f"run/{entry['task']}" for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    tracing.configure(settings.SERVICE_NAME, quiet_roots=periodic)
 
 
 def _stamp_correlation_id(headers=None, **kwargs) -> None:

@@ -14,6 +14,8 @@ from contextvars import ContextVar
 
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _causation_id: ContextVar[str | None] = ContextVar("causation_id", default=None)
+# What the current work is about (order_id, event_id, event_type): stamped on every log line meanwhile.
+_log_fields: ContextVar[dict[str, str]] = ContextVar("log_fields", default={})  # noqa: B039 (never mutated)
 
 
 def new_id() -> str:
@@ -48,3 +50,22 @@ def bind_until_reset(correlation_id: str) -> object:
 
 def reset(binding) -> None:
     _correlation_id.reset(binding)
+
+
+def log_fields() -> dict[str, str]:
+    """The ids bound by `about`, for the log filter."""
+    return _log_fields.get()
+
+
+@contextmanager
+def about(**fields: object) -> Iterator[None]:
+    """Name what a block works on (`order_id=...`, `event_id=...`): every log line inside carries it.
+
+    Nested blocks add to (and may override) the outer fields; empty values are ignored.
+    """
+    added = {name: str(value) for name, value in fields.items() if value not in (None, "")}
+    token = _log_fields.set({**_log_fields.get(), **added})
+    try:
+        yield
+    finally:
+        _log_fields.reset(token)

@@ -1,16 +1,132 @@
-"""gunicorn settings every service's web server loads (`--config python:shared.gunicorn_conf`).
+"""Gunicorn settings every web process shares: JSON logs (error and access), tracing after
+fork, and multiprocess metrics.
 
-In prometheus_client's multiprocess mode each worker writes its own file; when a worker exits (a
-restart, a timeout), its live gauges must stop counting, which `mark_process_dead` does. Counters
-and histograms of the dead worker stay in the sum, as a counter must never go down.
+Gunicorn reads `./gunicorn.conf.py` from its working directory by default; each service's is
+
+    from shared.gunicorn_conf import settings_for
+
+    globals().update(settings_for("orders"))
+
+so the same lines apply however the process is started (manage_all.py, the container image).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+
+from shared.logging import ContextFilter, formatter_config
+
+# The access line's message; the fields below carry the same values for queries.
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s"
+# Health probes and metric scrapes come every few seconds and say nothing about a flow: not logged.
+UNLOGGED_PATHS = ("/health/", "/metrics")
+
+
+class AccessLogFilter(logging.Filter):
+    """Turns gunicorn's access atoms into fields: the request id, method, path, status, duration.
+
+    The access line is written after the response, outside the request's context, so the correlation
+    id comes from the X-Request-ID the service answered with (CorrelationIdMiddleware sets it).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args if isinstance(record.args, dict) else None
+        if atoms is None:
+            return True
+        if str(atoms.get("U", "")).startswith(UNLOGGED_PATHS):
+            return False
+        request_id = atoms.get("{x-request-id}o", "-")
+        if request_id in ("-", ""):
+            request_id = atoms.get("{x-request-id}i", "-")
+        record.correlation_id = None if request_id in ("-", "") else request_id
+        record.method = atoms.get("m")
+        record.path = atoms.get("U")
+        record.status = _int(atoms.get("s"))
+        record.duration_ms = _int(atoms.get("M"))
+        return True
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def logconfig_dict(service: str) -> dict:
+    """gunicorn.error and gunicorn.access as JSON lines on stdout, like the application's own."""
+    json = os.environ.get("LOG_FORMAT", "json") == "json"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "context": {"()": ContextFilter, "service": service},
+            "access": {"()": AccessLogFilter},
+        },
+        "formatters": {"default": formatter_config(json=json)},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["context"],
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "loggers": {
+            # No handlers of their own: they propagate to the root's JSON handler.
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True, "filters": ["access"]},
+        },
+    }
+
+
+def post_fork_tracing(service: str):
+    """A `post_fork` hook: tracing is set up in each worker, after the fork (see shared.tracing)."""
+
+    def post_fork(server, worker) -> None:
+        from shared import tracing
+
+        tracing.configure(service)
+
+    return post_fork
+
+
+def settings_for(service: str, *, tracing: bool = True) -> dict:
+    """The gunicorn settings of one web process, for its gunicorn.conf.py."""
+    settings = {
+        "logconfig_dict": logconfig_dict(service),
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "child_exit": child_exit,
+    }
+    if tracing:
+        settings["post_fork"] = post_fork_tracing(service)
+    return settings
+
+
+_APP_URI = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*$")
+
+
+def service_from_argv(argv: list[str]) -> str:
+    """A name for a non-Django web process, from the app gunicorn was asked to serve.
+
+    `gateway.verifier:application` -> `gateway-verifier`, `sandbox.payment_provider.app:application`
+    -> `payment-provider` (the supervisord program names), else SERVICE_NAME or `gunicorn`.
+    """
+    for argument in argv[1:]:
+        if match := _APP_URI.match(argument):
+            parts = [part for part in match.group(1).split(".") if part not in ("app", "sandbox")]
+            return "-".join(parts).replace("_", "-")
+    return os.environ.get("SERVICE_NAME", "gunicorn")
 
 
 def child_exit(server, worker) -> None:
+    """In prometheus_client's multiprocess mode each worker writes its own file; when a worker exits
+    (a restart, a timeout) its live gauges must stop counting. Counters and histograms of the dead
+    worker stay in the sum, as a counter must never go down."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

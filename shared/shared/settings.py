@@ -17,7 +17,9 @@ JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, EVENTS_DELIV
 EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, <SERVICE>_URL (each service's base URL),
 EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
 USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
-CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.admin_sso).
+CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.admin_sso),
+OTEL_TRACES_EXPORTER (none|file|otlp; read by shared.tracing, which each web and worker process sets up
+after its fork).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import environ
 
-from shared import jwt_keys
+from shared import jwt_keys, tracing
 from shared.logging import logging_config
 from shared.messaging import topology
 
@@ -292,6 +294,8 @@ def configure(
             json=env.str("LOG_FORMAT", default="json") == "json",
         ),
         SERVICE_URLS=_service_urls(env),
+        # Read here so that a wrong exporter name fails every process at start, with the reason.
+        TRACES_EXPORTER=tracing.exporter_name(),
         EMAIL_BACKEND=env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"),
         EMAIL_FILE_PATH=env.str("EMAIL_FILE_PATH", default=str(jwt_keys.REPO_ROOT / "var" / "mail")),
         EMAIL_HOST=env.str("EMAIL_HOST", default="localhost"),

@@ -1,8 +1,10 @@
 """The event envelope and `publish_event`, the one way a service announces a fact.
 
 Envelope (design section 3): `{id, type, version, occurred_at, source, correlation_id, causation_id,
-data}`. Types are past-tense facts (`order.created`); versions are additive, and a breaking change is a
-new version that consumers accept side by side with the old one.
+data}`, plus `traceparent` (W3C trace context of the publishing span) when the publisher traces
+(shared.tracing): the outbox relay may publish much later and from another process, so the trace travels
+inside the event, not only in message headers. Types are past-tense facts (`order.created`); versions
+are additive, and a breaking change is a new version that consumers accept side by side with the old one.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 
-from shared import context
+from shared import context, tracing
 
 logger = logging.getLogger(__name__)
 
-ENVELOPE_FIELDS = ("id", "type", "version", "occurred_at", "source", "correlation_id", "causation_id", "data")
+ENVELOPE_FIELDS = (
+    "id", "type", "version", "occurred_at", "source", "correlation_id", "causation_id", "data", "traceparent",
+)  # fmt: skip
 
 
 class MalformedEvent(ValueError):
@@ -37,6 +41,7 @@ class Event:
     correlation_id: str | None
     causation_id: str | None
     data: dict = field(default_factory=dict)
+    traceparent: str | None = None
 
     @classmethod
     def from_envelope(cls, envelope: object) -> Event:
@@ -54,7 +59,10 @@ class Event:
         return cls(**{name: envelope.get(name) for name in ENVELOPE_FIELDS})
 
     def as_envelope(self) -> dict:
-        return asdict(self)
+        envelope = asdict(self)
+        if envelope["traceparent"] is None:
+            del envelope["traceparent"]  # optional: absent when the publisher does not trace
+        return envelope
 
 
 def new_event(event_type: str, data: dict, *, version: int = 1) -> Event:
@@ -69,6 +77,7 @@ def new_event(event_type: str, data: dict, *, version: int = 1) -> Event:
         correlation_id=context.get_correlation_id() or event_id,
         causation_id=context.get_causation_id(),
         data=data,
+        traceparent=tracing.current_traceparent(),
     )
 
 

@@ -11,9 +11,10 @@ import logging
 
 from django.conf import settings
 from django.db import connection, transaction
+from opentelemetry.trace import SpanKind
 from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 
-from shared import context, metrics
+from shared import context, metrics, tracing
 from shared.messaging import subscriptions
 from shared.messaging.events import Event
 from shared.messaging.models import InboxMessage
@@ -58,13 +59,26 @@ def deliver(envelope: dict) -> None:
     if not handlers:
         logger.warning("event with no local handler ignored", extra=log_extra)
         return
-    with context.bound(correlation_id=event.correlation_id, causation_id=event.id):
+    with (
+        context.bound(correlation_id=event.correlation_id, causation_id=event.id),
+        context.about(event_id=event.id, event_type=event.type, order_id=event.data.get("order_id")),
+        tracing.event_span(
+            f"{event.type} process",
+            event.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.message.id": event.id, "event.type": event.type},
+        ),
+    ):
         for consumer, handler in handlers:
-            for attempt in Retrying(
-                stop=stop_after_attempt(settings.EVENTS_HANDLER_ATTEMPTS),
-                wait=wait_random_exponential(multiplier=0.05, max=1.0),
-                reraise=True,
-            ):
-                with attempt:
-                    handle_once(consumer, handler, event)
-            logger.info("event handled", extra={**log_extra, "consumer": consumer})
+            _handle_with_retries(consumer, handler, event)
+            logger.info("event handled", extra={"consumer": consumer})
+
+
+def _handle_with_retries(consumer: str, handler, event: Event) -> None:
+    for attempt in Retrying(
+        stop=stop_after_attempt(settings.EVENTS_HANDLER_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=0.05, max=1.0),
+        reraise=True,
+    ):
+        with attempt:
+            handle_once(consumer, handler, event)

@@ -20,7 +20,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from opentelemetry.trace import SpanKind
 
+from shared import tracing
 from shared.messaging import topology
 from shared.messaging.models import OutboxEvent
 
@@ -60,18 +62,30 @@ def _drop_producer() -> None:
 
 
 def _publish_one(producer, envelope: dict) -> None:
-    """Publish as a Celery task message and wait for the broker's confirm (raises if refused)."""
+    """Publish as a Celery task message and wait for the broker's confirm (raises if refused).
+
+    The publish span continues the trace recorded in the envelope (the request or handler that
+    published it), whichever process relays it, and its context goes in the message headers, where
+    the consumer's Celery instrumentation picks it up.
+    """
     message = current_app.amqp.as_task_v2(envelope["id"], DELIVER_TASK, args=(envelope,), kwargs={})
-    producer.publish(
-        message.body,
-        exchange=topology.events_exchange,
-        routing_key=envelope["type"],
-        headers=message.headers,
-        serializer="json",
-        delivery_mode=2,
-        retry=False,
-        **message.properties,
-    )
+    attributes = {"messaging.message.id": envelope["id"], "event.type": envelope["type"]}
+    with tracing.event_span(
+        f"{envelope['type']} publish",
+        envelope.get("traceparent"),
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+    ):
+        producer.publish(
+            message.body,
+            exchange=topology.events_exchange,
+            routing_key=envelope["type"],
+            headers={**message.headers, **tracing.message_headers()},
+            serializer="json",
+            delivery_mode=2,
+            retry=False,
+            **message.properties,
+        )
 
 
 def _publish_rows(rows: list[OutboxEvent]) -> tuple[list, Exception | None]:
