@@ -38,7 +38,7 @@ import urllib.error
 import urllib.request
 import venv
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -156,6 +156,7 @@ class Topology:
     verifier_port: int | None = None
     instance_port_step: int = DEFAULT_INSTANCE_PORT_STEP
     balancer_port_offset: int = DEFAULT_BALANCER_PORT_OFFSET
+    monitoring_ports: dict[str, int] = field(default_factory=dict)  # [monitoring] *_port, for validation
 
     def web_ports(self, service: Service) -> tuple[int, ...]:
         """The (unshifted) port of each web instance of `service`, instance 1 first."""
@@ -276,9 +277,16 @@ def load_topology(path: Path = TOPOLOGY_FILE) -> Topology:
         balancer_port_offset=positive_integer(
             processes, "balancer_port_offset", DEFAULT_BALANCER_PORT_OFFSET
         ),
+        monitoring_ports=monitoring_ports(data.get("monitoring", {})),
     )
     validate_ports(topology)
     return topology
+
+
+def monitoring_ports(table: dict) -> dict[str, int]:
+    from monitoring.render import PORT_KEYS  # the repository's own package, stdlib only
+
+    return {key: int(table[key]) for key in PORT_KEYS if key in table}
 
 
 def positive_integer(table: dict, key: str, default: int, where: str = "[processes]") -> int:
@@ -300,23 +308,34 @@ def topology_ports(topology: Topology) -> list[tuple[int, str]]:
             ports.append((port, f"{service.name} web instance {number}"))
         if (balancer := topology.balancer_port(service)) is not None:
             ports.append((balancer, f"{service.name}'s internal balancer"))
+        if service.worker_metrics_port is not None:
+            ports.append((service.worker_metrics_port, f"{service.name}'s worker metrics"))
     ports += [(sandbox.port, f"sandbox {sandbox.name}") for sandbox in topology.sandboxes]
+    ports += [(port, f"[monitoring] {key}") for key, port in topology.monitoring_ports.items()]
     return ports
 
 
 def validate_ports(topology: Topology) -> None:
-    """Fail when two listeners would share a port, or one would lie outside 1-65535."""
+    """Fail when two listeners would share a port, or one would lie outside 1-65535.
+
+    Other platform instances shift every port by a multiple of 1000 (PLATFORM_PORT_OFFSET), so two
+    listeners whose ports differ by a multiple of 1000 would collide across instances (the dev
+    platform and the e2e copy run side by side): ports must also differ modulo 1000.
+    """
     owners: dict[int, str] = {}
     for port, owner in topology_ports(topology):
         if not 0 < port < 65536:
             raise PlatformError(f"topology.toml: {owner} would listen on port {port}, outside 1-65535")
-        if port in owners:
+        residue = port % OTHER_INSTANCE_PORT_OFFSET
+        if residue in owners:
             raise PlatformError(
-                f"topology.toml: port {port} is both {owners[port]}'s and {owner}'s; instance n of a "
-                "service listens on port + (n - 1) * instance_port_step and its balancer on port + "
-                "balancer_port_offset ([processes]): choose other ports or fewer instances"
+                f"topology.toml: port {port} ({owner}) collides with {owners[residue]}'s in this or "
+                f"another platform instance (instances are {OTHER_INSTANCE_PORT_OFFSET} ports apart; ports "
+                f"must differ modulo {OTHER_INSTANCE_PORT_OFFSET}). Instance n of a service listens on "
+                "port + (n - 1) * instance_port_step and its balancer on port + balancer_port_offset "
+                "([processes]): choose other ports or fewer instances"
             )
-        owners[port] = owner
+        owners[residue] = owner
 
 
 def parse_service(name: str, table: dict) -> Service:
@@ -1039,6 +1058,8 @@ def load_monitoring(platform: Platform):
         return render.load_monitoring(
             TOPOLOGY_FILE, instance.name, instance.var_dir, instance.port_offset,
             rabbitmq_host=rabbitmq_host, vhost=instance.broker_vhost,
+            web_ports={service.name: tuple(port for _, port in web_instances(platform, service))
+                       for service in platform.topology.services},
         )  # fmt: skip
     except render.MonitoringError as problem:
         raise PlatformError(str(problem)) from None

@@ -774,7 +774,7 @@ def prometheus_config(topology: dict) -> dict:
     # By service name (an allowed Django host); a scaled web service is scraped through its round-robin
     # name, one replica per scrape.
     targets = monitoring.Targets(
-        web={s["name"]: f"{host_name(s['name'])}:{s['port']}" for s in services(topology)},
+        web={s["name"]: (f"{host_name(s['name'])}:{s['port']}",) for s in services(topology)},
         workers={
             name: f"{host_name(name)}-worker:{int(t['worker_metrics_port'])}"
             for name, t in table.items()

@@ -59,7 +59,7 @@ class MonitoringError(Exception):
 class Targets:
     """Where each scraped process answers, as host:port seen from Prometheus."""
 
-    web: dict[str, str]  # service -> address
+    web: dict[str, tuple[str, ...]]  # service -> the address of each of its web instances
     workers: dict[str, str]  # service -> address of its worker's metrics endpoint
     flower: str | None
     rabbitmq: str
@@ -72,11 +72,13 @@ def static_job(job: str, targets: list[dict], **options) -> dict:
     return {"job_name": job, **options, "static_configs": targets}
 
 
-def per_service(addresses: dict[str, str], process: str) -> list[dict]:
+def per_service(addresses: dict[str, str | tuple[str, ...]], process: str) -> list[dict]:
+    """One static group per service: every instance's address, labelled with the service and process."""
     return [
-        {"targets": [address], "labels": {"service": name, "process": process}}
+        {"targets": [address] if isinstance(address, str) else list(address),
+         "labels": {"service": name, "process": process}}
         for name, address in addresses.items()
-    ]
+    ]  # fmt: skip
 
 
 def scrape_configs(targets: Targets) -> list[dict]:
@@ -190,9 +192,20 @@ class Monitoring:
 
 
 def load_monitoring(
-    topology_file: Path, instance: str, var_dir: Path, port_offset: int, *, rabbitmq_host: str, vhost: str
+    topology_file: Path,
+    instance: str,
+    var_dir: Path,
+    port_offset: int,
+    *,
+    rabbitmq_host: str,
+    vhost: str,
+    web_ports: dict[str, tuple[int, ...]] | None = None,
 ) -> Monitoring | None:
-    """The instance's Monitoring from topology.toml, or None when it has no [monitoring] table."""
+    """The instance's Monitoring from topology.toml, or None when it has no [monitoring] table.
+
+    `web_ports`: the (shifted) port of every web instance per service, as manage_all.py runs them
+    (`instances`, `up --scale`); without it each service has its one `port`.
+    """
     data = tomllib.loads(topology_file.read_text())
     table = data.get("monitoring")
     if not table:
@@ -205,8 +218,9 @@ def load_monitoring(
         raise MonitoringError(f"topology.toml: [monitoring] needs {missing.args[0]}") from None
     services = data["services"]
     local = "127.0.0.1"
+    web_ports = web_ports or {name: (int(s["port"]) + port_offset,) for name, s in services.items()}
     targets = Targets(
-        web={name: f"{local}:{int(s['port']) + port_offset}" for name, s in services.items()},
+        web={name: tuple(f"{local}:{port}" for port in web_ports[name]) for name in services},
         workers={
             name: f"{local}:{int(s['worker_metrics_port']) + port_offset}"
             for name, s in services.items()
