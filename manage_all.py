@@ -1373,7 +1373,11 @@ def run_suite(suite: Suite, pytest_arguments: list[str]) -> SuiteResult:
         return SuiteResult(suite.name, 1, f"{display(suite.directory)} does not exist", 0, 1)
     step(f"Test suite {suite.name} ({display(suite.directory)})")
     color = ["--color=yes"] if sys.stdout.isatty() else []
-    command = [str(VENV_PYTHON), *PYTEST_COMMAND, *color, *suite.arguments, *pytest_arguments]
+    # Test files or node ids given after `--` replace the suite's default selection (`tests` for system).
+    names_tests = any(not argument.startswith("-") and (suite.directory / argument.split("::")[0]).exists()
+                      for argument in pytest_arguments)  # fmt: skip
+    selection = () if names_tests else suite.arguments
+    command = [str(VENV_PYTHON), *PYTEST_COMMAND, *color, *selection, *pytest_arguments]
     tail = deque(maxlen=30)
     output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
     with subprocess.Popen(command, cwd=suite.directory, env=suite.env, **output) as process:
