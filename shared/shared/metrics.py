@@ -68,6 +68,16 @@ BREAKER_TRANSITIONS = Counter(
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
+def declare_label_sets(metric, label_sets: Iterable[dict[str, str]]) -> None:
+    """Export every known label set from the start, at zero.
+
+    A labelled series otherwise appears with its first increment, which `rate()` and `increase()`
+    cannot see (they need two samples): the first declined card would never show on a dashboard.
+    """
+    for labels in label_sets:
+        metric.labels(**labels)
+
+
 def multiprocess_enabled() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from orders.models import Order, OrderStatus
-from shared.metrics import DURATION_BUCKETS, DatabaseCollector, age_seconds
+from orders.models import Order, OrderStatus, StatusReason
+from shared.metrics import DURATION_BUCKETS, DatabaseCollector, age_seconds, declare_label_sets
 
 NON_TERMINAL = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT)
 
@@ -27,6 +27,24 @@ SAGA_DURATION = Histogram(
     ["status"],
     buckets=DURATION_BUCKETS,
 )
+
+# The (status, reason) pairs the saga can end in, exported at zero from the start.
+TERMINAL_OUTCOMES = {
+    OrderStatus.CONFIRMED: (StatusReason.NONE,),
+    OrderStatus.REJECTED: (StatusReason.OUT_OF_STOCK, StatusReason.UNKNOWN_PRODUCT),
+    OrderStatus.CANCELLED: (
+        StatusReason.PAYMENT_DECLINED,
+        StatusReason.PAYMENT_UNAVAILABLE,
+        StatusReason.PAYMENT_TIMEOUT,
+        StatusReason.CUSTOMER_CANCELLED,
+    ),
+}
+declare_label_sets(
+    ORDERS_TERMINAL,
+    ({"status": str(status), "reason": str(reason)} for status, reasons in TERMINAL_OUTCOMES.items()
+     for reason in reasons),
+)  # fmt: skip
+declare_label_sets(SAGA_DURATION, ({"status": str(status)} for status in TERMINAL_OUTCOMES))
 
 
 class NonTerminalOrdersCollector(DatabaseCollector):
