@@ -15,6 +15,14 @@
 # Migrations never run when a web container starts: they are a one-shot job (compose: <service>-migrate,
 # Kubernetes: Job <service>-migrate). Every image also carries the payment-provider sandbox and Flower
 # (Celery's monitor), which compose and Kubernetes run from the first service's image.
+#
+# The gateway (nginx + its token verifier) is the `gateway` target of the same file:
+#
+#   docker build --target gateway -t order-platform/gateway .
+#
+# Its default command renders nginx.conf from topology.toml and the GATEWAY_* limits of its environment
+# (gateway/render.py --container, as manage_all.py renders it locally), then runs nginx; the verifier
+# runs from the same image: gunicorn gateway.verifier:application --bind 0.0.0.0:8099.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -30,7 +38,7 @@ RUN python -m venv /opt/venv
 COPY requirements/base.txt /tmp/requirements/base.txt
 RUN /opt/venv/bin/pip install --no-compile -r /tmp/requirements/base.txt
 
-# --- final: slim runtime, non-root ---------------------------------------------------------------------
+# --- runtime: slim, non-root, what every image shares -------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
 RUN groupadd --system --gid 10001 app \
@@ -56,6 +64,31 @@ COPY topology.toml gunicorn.conf.py ./
 COPY shared/shared ./shared/shared
 COPY sandbox ./sandbox
 COPY monitoring/__init__.py monitoring/alert_receiver.py ./monitoring/
+
+# --- gateway: nginx (Debian's) with the rendered configuration, and the verifier -------------------------
+FROM runtime AS gateway
+
+# Debian's archive keeps only the current security release of a package, so an exact version pin would
+# break every rebuild after an update; the base image's tag fixes the release line instead.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx-light \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY gateway ./gateway
+COPY nginx ./nginx
+
+USER 10001:10001
+
+EXPOSE 8000 8099
+
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/docs/', timeout=4)"]
+
+CMD ["sh", "-c", "python -m gateway.render --container /tmp/gateway && exec nginx -g 'daemon off;' -e stderr -p /tmp/gateway/nginx -c /tmp/gateway/nginx/nginx.conf"]
+
+# --- service: one bounded context (the default target) --------------------------------------------------
+FROM runtime AS service
 
 # Everything above is the same for every service (and cached once); what follows is the service's own.
 ARG SERVICE

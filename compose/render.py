@@ -35,16 +35,19 @@ COMPOSE_DIR = ROOT / "compose"
 TOPOLOGY_FILE = ROOT / "topology.toml"
 
 
-def _load_monitoring_render():
-    """monitoring/render.py builds the scrape configuration for compose and local instances alike."""
-    spec = importlib.util.spec_from_file_location("monitoring_render", ROOT / "monitoring" / "render.py")
+def _load_renderer(name: str, path: Path):
+    """A sibling renderer by path (this script runs as a file, not from a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
     spec.loader.exec_module(module)
     return module
 
 
-monitoring = _load_monitoring_render()
+# monitoring/render.py builds the scrape configuration, gateway/render.py knows the gateway's limits,
+# for compose and local instances alike.
+monitoring = _load_renderer("monitoring_render", ROOT / "monitoring" / "render.py")
+gateway_render = _load_renderer("gateway_render", ROOT / "gateway" / "render.py")
 # Paths of the compose file's bind mounts are relative to compose/: the one copy in monitoring/.
 MONITORING_MOUNT = "../monitoring"
 ALERT_RECEIVER_PORT = 9097  # inside its container: the port monitoring/alertmanager/alertmanager.yml names
@@ -658,12 +661,55 @@ def observability_blocks(topology: dict) -> dict:
     }
 
 
-GATEWAY_NOTE = Comment(
-    "--- gateway ---------------------------------------------------------------------------------\n"
-    "The public entry point (nginx + token verifier: gateway/render.py, topology.toml [gateway]) goes here,\n"
-    "published on 127.0.0.1:8000, depending on every web service being healthy; Flower then moves behind\n"
-    "it (/flower/, staff only). Until then each service is published on its own port (topology.toml)."
-)
+def gateway_build() -> dict:
+    return {"context": "..", "dockerfile": "Dockerfile", "target": "gateway"}
+
+
+def gateway_blocks(topology: dict) -> dict:
+    """nginx (the one public entry point, rendered in the container by gateway/render.py --container) and
+    the token verifier it asks, both from the Dockerfile's `gateway` target."""
+    table = topology["gateway"]
+    port, verifier_port = int(table["port"]), int(table["verifier_port"])
+    image = f"{IMAGE_PREFIX}gateway:{IMAGE_TAG}"
+    names = [s["name"] for s in services(topology)]
+    verifier = {
+        "image": image,
+        "build": gateway_build(),
+        "command": [
+            "gunicorn", "gateway.verifier:application", "--bind", f"0.0.0.0:{verifier_port}",
+            "--workers", "1", "--threads", "16", "--worker-class", "gthread", "--timeout", "30",
+            "--no-control-socket",
+        ],
+        "environment": {
+            "JWT_PUBLIC_KEY_FILE": "/run/secrets/jwt_public_key",
+            "REDIS_URL": redis_url(),
+            "GATEWAY_SERVICES": ",".join(names),
+            **peer_urls(topology),
+        },
+        "secrets": ["jwt_public_key"],
+        "restart": "unless-stopped",
+        "depends_on": {"redis": {"condition": "service_healthy"}},
+        "healthcheck": healthcheck(http_check(verifier_port, "/live")),
+    }  # fmt: skip
+    # The limits as manage_all.py's GATEWAY_* variables set them, overridable from .env.
+    limits = {}
+    for variable, (rate, burst_variable, burst) in gateway_render.RATE_DEFAULTS.items():
+        limits[variable] = f"${{{variable}:-{rate}}}"
+        limits[burst_variable] = f"${{{burst_variable}:-{burst}}}"
+    edge = {
+        "image": image,
+        "build": gateway_build(),
+        "environment": limits,
+        "restart": "unless-stopped",
+        "ports": [f"127.0.0.1:{port}:{port}"],
+        "depends_on": {
+            "gateway-verifier": {"condition": "service_healthy"},
+            "flower": {"condition": "service_healthy"},
+            **{host_name(name): {"condition": "service_healthy"} for name in names},
+        },
+        "healthcheck": healthcheck(http_check(port, "/docs/")),
+    }
+    return {"gateway-verifier": verifier, "gateway": edge}
 
 
 def full_system(topology: dict) -> dict:
@@ -673,7 +719,8 @@ def full_system(topology: dict) -> dict:
     svc["postgres"] = postgres_block(topology)
     svc |= rabbitmq_blocks()
     svc["redis"] = redis_block()
-    svc[GATEWAY_NOTE] = None
+    svc[Comment("--- gateway: the one public entry point (topology.toml [gateway]) --------------")] = None
+    svc |= gateway_blocks(topology)
     for service in services(topology):
         svc[Comment(f"--- {service['name']} " + "-" * (88 - len(service["name"])))] = None
         svc |= service_blocks(topology, service)

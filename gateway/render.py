@@ -9,13 +9,15 @@ Templates live in nginx/*.template and use `%%name` placeholders, because `$name
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import shutil
 import subprocess
+import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Template
 
@@ -93,10 +95,30 @@ class Gateway:
     # listener per service that peers call (<NAME>_URL) so that they too reach every instance.
     instance_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)
     balancer_ports: dict[str, int] = field(default_factory=dict)
+    # In a container (compose, Kubernetes) nginx listens on every address, finds each upstream by its
+    # DNS name (the compose service / Kubernetes Service: `catalog`, `gateway-verifier`, `flower`) and
+    # logs to stdout/stderr for the container runtime.
+    container: bool = False
 
     @property
     def nginx_dir(self) -> Path:
         return self.var_dir / "nginx"
+
+    @property
+    def listen_address(self) -> str:
+        return str(self.listen_port) if self.container else f"127.0.0.1:{self.listen_port}"
+
+    @property
+    def access_log(self) -> str:
+        return "/dev/stdout" if self.container else str(self.var_dir / "log" / "nginx-access.log")
+
+    @property
+    def error_log(self) -> str:
+        return "/dev/stderr" if self.container else str(self.nginx_dir / "error.log")
+
+    def host(self, name: str) -> str:
+        """Where upstream `name` (a service, `gateway-verifier` or `flower`) is found."""
+        return name.replace("_", "-") if self.container else "127.0.0.1"
 
     @property
     def conf_file(self) -> Path:
@@ -149,6 +171,15 @@ def load_gateway(
     )
 
 
+def load_container_gateway(topology_file: Path, out_dir: Path) -> Gateway:
+    """The gateway as compose and Kubernetes run it: topology ports unshifted, upstreams by DNS name,
+    one address per service (the platform's DNS or Service spreads requests over the replicas)."""
+    gateway = load_gateway(topology_file, "container", out_dir, 0)
+    if gateway is None:
+        raise ValueError(f"{topology_file} has no [gateway] table")
+    return replace(gateway, container=True)
+
+
 def template(name: str) -> NginxTemplate:
     return NginxTemplate((TEMPLATES / name).read_text())
 
@@ -166,11 +197,13 @@ def upstreams(gateway: Gateway) -> str:
     """A keepalive upstream per service (all its web instances), the verifier, Flower and the limiter hop."""
     health = f"max_fails={UPSTREAM_MAX_FAILS} fail_timeout={UPSTREAM_FAIL_TIMEOUT}"
     targets = {
-        f"svc_{name}": [f"127.0.0.1:{port} {health}" for port in gateway.instance_ports.get(name, (port,))]
+        f"svc_{name}": [
+            f"{gateway.host(name)}:{port} {health}" for port in gateway.instance_ports.get(name, (port,))
+        ]
         for name, port in gateway.service_ports.items()
     }
-    targets["gateway_verifier"] = [f"127.0.0.1:{gateway.verifier_port}"]
-    targets["flower"] = [f"127.0.0.1:{gateway.flower_port}"]
+    targets["gateway_verifier"] = [f"{gateway.host('gateway-verifier')}:{gateway.verifier_port}"]
+    targets["flower"] = [f"{gateway.host('flower')}:{gateway.flower_port}"]
     targets["per_user_limiter"] = [f"unix:{gateway.limiter_socket}"]
     upstream = template("upstream.template")
     return "\n".join(
@@ -329,8 +362,9 @@ def render_conf(gateway: Gateway, env: dict) -> str:
     return template("nginx.conf.template").substitute(
         instance=gateway.instance,
         nginx_dir=gateway.nginx_dir,
-        log_dir=gateway.var_dir / "log",
-        listen_port=gateway.listen_port,
+        error_log=gateway.error_log,
+        access_log=gateway.access_log,
+        listen_address=gateway.listen_address,
         limiter_socket=gateway.limiter_socket,
         max_body_size=env.get("GATEWAY_MAX_BODY_SIZE", "1m"),
         rate_per_ip=rates["GATEWAY_RATE_PER_IP"],
@@ -362,9 +396,12 @@ def render_docs(gateway: Gateway) -> str:
     return template("docs.html.template").substitute(schema_links=links, schema_urls_json=json.dumps(schemas))
 
 
-def swagger_ui_dir(python: Path = ROOT / ".venv" / "bin" / "python") -> Path:
-    """Where the installed drf-spectacular-sidecar keeps Swagger UI (asked of the virtualenv's Python,
-    since this module runs on the system's, before or outside the virtualenv)."""
+def swagger_ui_dir(python: Path | None = None) -> Path:
+    """Where the installed drf-spectacular-sidecar keeps Swagger UI (asked of the repository's virtualenv,
+    since this module runs on the system's Python before or outside it; in an image, of the Python
+    running this module, whose environment has the requirements)."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    python = python or (venv_python if venv_python.exists() else Path(sys.executable))
     answer = subprocess.run([str(python), "-c", SWAGGER_UI_LOCATOR], capture_output=True, text=True)
     folder = Path(answer.stdout.strip()) if answer.returncode == 0 else None
     if folder is None or not all((folder / name).is_file() for name in SWAGGER_UI_FILES):
@@ -394,3 +431,18 @@ def write(gateway: Gateway, env: dict | None = None, swagger_ui: Path | None = N
     (gateway.nginx_dir / "docs" / "index.html").write_text(render_docs(gateway))
     gateway.conf_file.write_text(render_conf(gateway, env))
     return gateway.conf_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gateway.render --container DIR`: the container's nginx.conf (and /docs/) under DIR/nginx,
+    with the rate limits of this environment; the gateway image runs it before starting nginx."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--container", metavar="DIR", type=Path, required=True)
+    parser.add_argument("--topology", type=Path, default=ROOT / "topology.toml")
+    args = parser.parse_args(argv)
+    print(write(load_container_gateway(args.topology, args.container)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

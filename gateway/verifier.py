@@ -229,8 +229,11 @@ def health_view(environ: dict, start_response) -> list:
 
 
 def application(environ: dict, start_response) -> list:
-    """Routes: /verify (for auth_request) and /health (the gateway's aggregate)."""
+    """Routes: /verify (for auth_request), /health (the gateway's aggregate) and /live (the process
+    answers: the liveness probe of a container, which must not fail because a service is down)."""
     path = environ.get("PATH_INFO", "")
+    if path == "/live":
+        return respond(start_response, 200, {"status": "ok"})
     if path == "/verify":
         return verify_view(environ, start_response)
     if path == "/health":

@@ -69,6 +69,7 @@ done
 for sandbox in "${sandboxes[@]}"; do
     create "${sandbox}-secrets" --from-literal=REDIS_URL="$redis_url"
 done
+create gateway-secrets --from-literal=REDIS_URL="$redis_url"
 create flower-secrets --from-literal=BROKER_URL="$broker_url" --from-literal=FLOWER_BASIC_AUTH="admin:$(random)"
 
 echo "Secrets are in namespace $namespace. Flower's login: kubectl -n $namespace get secret flower-secrets -o jsonpath='{.data.FLOWER_BASIC_AUTH}' | base64 -d"

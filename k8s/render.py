@@ -744,6 +744,114 @@ def flower_documents(topology: dict) -> list[dict]:
     ]
 
 
+def gateway_documents(topology: dict) -> list[dict]:
+    """nginx (the one public entry point) and its token verifier, from the image's `gateway` target.
+
+    The Service is a ClusterIP: put the platform's Ingress controller or a cloud load balancer in front
+    (docs/deployment.md). nginx renders its configuration at start (gateway/render.py --container) and
+    finds every service by its Service name, which spreads requests over the replicas.
+    """
+    table = topology["gateway"]
+    port, verifier_port = int(table["port"]), int(table["verifier_port"])
+    flower_port = int(topology.get("processes", {}).get("flower_port", 5555))
+    image = f"{IMAGE_PREFIX}gateway"
+    edge_probe = {"httpGet": {"path": "/docs/", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    edge = {
+        "name": "nginx",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": port}],
+        "readinessProbe": edge_probe,
+        "livenessProbe": {**edge_probe, "periodSeconds": 20},
+        "resources": resources("100m", "64Mi", "256Mi"),
+    }
+    names = [s["name"] for s in services(topology)]
+    verifier_probe = {"httpGet": {"path": "/live", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    volumes, mounts = jwt_volumes("gateway")
+    verifier = {
+        "name": "verifier",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": [
+            "gunicorn", "gateway.verifier:application", "--bind", f"0.0.0.0:{verifier_port}",
+            "--workers", "1", "--threads", "16", "--worker-class", "gthread", "--timeout", "30",
+            "--no-control-socket",
+        ],
+        "ports": [{"name": "http", "containerPort": verifier_port}],
+        "env": [
+            {"name": "JWT_PUBLIC_KEY_FILE", "value": f"{JWT_DIR}/jwt-public.pem"},
+            {
+                "name": "REDIS_URL",
+                "valueFrom": {"secretKeyRef": {"name": "gateway-secrets", "key": "REDIS_URL"}},
+            },
+            {"name": "GATEWAY_SERVICES", "value": ",".join(names)},
+            *({"name": f"{compose.env_name(n)}_URL", "value": f"http://{host_name(n)}:{port_of(topology, n)}"}
+              for n in names),
+        ],
+        "readinessProbe": verifier_probe,
+        "livenessProbe": {**verifier_probe, "periodSeconds": 20},
+        "resources": resources("50m", "96Mi", "256Mi"),
+    }  # fmt: skip
+    verifier_pod = simple_pod("gateway", verifier)
+    verifier_pod["containers"][0]["volumeMounts"] = mounts
+    verifier_pod["volumes"] = volumes
+    web_ports = {host_name(n): port_of(topology, n) for n in names}
+    to_services = [
+        {"to": [pods({"app.kubernetes.io/name": host})], "ports": tcp(web_port)}
+        for host, web_port in web_ports.items()
+    ]
+    edge_egress = [
+        *to_services,
+        {"to": [pods(selector("gateway", "verifier"))], "ports": tcp(verifier_port)},
+        {"to": [pods({"app.kubernetes.io/name": "flower"})], "ports": tcp(flower_port)},
+    ]
+    # Both pods carry app.kubernetes.io/name=gateway (the name the services' policies admit, as nginx
+    # proxies to them and the verifier reads their health); the component tells them apart.
+    return [
+        deployment("gateway", "nginx", {"replicas": 2, "strategy": {"type": "RollingUpdate"},
+                                        "pod": simple_pod("gateway", edge)}),
+        plain_service("gateway", "gateway", "nginx", port),
+        pdb("gateway", "nginx"),
+        hpa("gateway", "nginx", 2, 6, cpu_metric()),
+        policy("gateway", "nginx", ingress=[{"ports": tcp(port)}], egress=edge_egress),  # in: from anywhere
+        deployment("gateway", "verifier", {"replicas": 2, "strategy": {"type": "RollingUpdate"},
+                                           "pod": verifier_pod}),
+        plain_service("gateway-verifier", "gateway", "verifier", verifier_port),
+        pdb("gateway", "verifier"),
+        policy(
+            "gateway", "verifier",
+            ingress=[{"from": [pods(selector("gateway", "nginx"))], "ports": tcp(verifier_port)}],
+            egress=[{"to": [pods({"app.kubernetes.io/name": "redis"})], "ports": tcp(6379)}, *to_services],
+        ),
+    ]  # fmt: skip
+
+
+def plain_service(service_name: str, name: str, component: str, port: int) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(service_name, labels(name, component)),
+        "spec": {
+            "selector": selector(name, component),
+            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def policy(name: str, component: str, *, ingress: list[dict], egress: list[dict]) -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(f"{name}-{component}", labels(name, "network")),
+        "spec": {
+            "podSelector": {"matchLabels": selector(name, component)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    }
+
+
 def network_documents() -> list[dict]:
     common = {"app.kubernetes.io/part-of": PART_OF}
     return [
@@ -778,14 +886,8 @@ def network_documents() -> list[dict]:
 
 
 def image_entries(topology: dict, new_name: str, tag: str) -> list[dict]:
-    return [
-        {
-            "name": f"{IMAGE_PREFIX}{host_name(s['name'])}",
-            "newName": new_name.format(host_name(s["name"])),
-            "newTag": tag,
-        }
-        for s in services(topology)
-    ]
+    images = [host_name(s["name"]) for s in services(topology)] + ["gateway"]
+    return [{"name": IMAGE_PREFIX + name, "newName": new_name.format(name), "newTag": tag} for name in images]
 
 
 def hpa_patch(name: str, component: str, spec: dict) -> dict:
@@ -1016,7 +1118,7 @@ def base_kustomization(topology: dict) -> dict:
     files = ["network.yaml"]
     files += [f"{host_name(s['name'])}.yaml" for s in services(topology)]
     files += [f"{s['host']}.yaml" for s in sandboxes(topology)]
-    files += ["flower.yaml"]
+    files += ["flower.yaml", "gateway.yaml"]
     return {**KUSTOMIZE_API, "resources": files}
 
 
@@ -1055,6 +1157,7 @@ def outputs(topology: dict | None = None) -> dict[Path, str]:
         BASE_DIR / "kustomization.yaml": compose.document(base_kustomization(topology), HEADER),
         BASE_DIR / "network.yaml": documents(network_documents()),
         BASE_DIR / "flower.yaml": documents(flower_documents(topology)),
+        BASE_DIR / "gateway.yaml": documents(gateway_documents(topology)),
     }
     for service in services(topology):
         files[BASE_DIR / f"{host_name(service['name'])}.yaml"] = documents(

@@ -472,9 +472,22 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return instructions
 
 
+def dockerfile_stage(name: str) -> list[tuple[str, str]]:
+    """The instructions of one `FROM ... AS name` stage, its FROM first."""
+    instructions = dockerfile_instructions()
+    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    for start, end in zip(starts, [*starts[1:], len(instructions)], strict=True):
+        if instructions[start][1].split()[-1] == name:
+            return instructions[start:end]
+    raise AssertionError(f"the Dockerfile has no stage {name}")
+
+
 def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck():
     instructions = dockerfile_instructions()
     froms = [rest for keyword, rest in instructions if keyword == "FROM"]
+    # The default target (the last stage) is a service, built on the slim runtime every image shares.
+    assert froms[-1] == "runtime AS service"
+    assert dockerfile_stage("runtime")[0] == ("FROM", "${PYTHON_IMAGE} AS runtime")
     args = dict(
         rest.split("=", 1) if "=" in rest else (rest, "")
         for keyword, rest in instructions
@@ -482,7 +495,6 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck():
     )
     assert len(froms) >= 2, "a builder stage and a final stage"
     assert args.get("PYTHON_IMAGE") == "python:3.11-slim"
-    assert froms[-1].split()[0] in ("${PYTHON_IMAGE}", "python:3.11-slim")
     assert "SERVICE" in args
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users and not users[-1].startswith(("0", "root")), "the final stage runs as a non-root user"
@@ -516,9 +528,68 @@ def test_image_command_is_the_web_server_as_manage_all_starts_it():
         previous = expected[index - 1] if index else ""
         if previous in ("--bind", "--workers", "--threads"):
             expected[index] = substitutions[word]
-    command = json.loads(next(rest for keyword, rest in dockerfile_instructions() if keyword == "CMD"))
+    command = json.loads(next(rest for keyword, rest in dockerfile_stage("service") if keyword == "CMD"))
     assert command[:2] == ["sh", "-c"]
     assert command[2] == "exec " + " ".join(expected)
+
+
+def test_gateway_image_renders_its_configuration_then_runs_nginx_as_non_root():
+    stage = dockerfile_stage("gateway")
+    assert stage[0] == ("FROM", "runtime AS gateway")
+    assert ("USER", "10001:10001") in stage
+    assert ("COPY", "gateway ./gateway") in stage and ("COPY", "nginx ./nginx") in stage
+    command = json.loads(next(rest for keyword, rest in stage if keyword == "CMD"))[2]
+    render, _, start = command.partition(" && ")
+    assert render == "python -m gateway.render --container /tmp/gateway"
+    assert start.startswith("exec nginx ") and "-c /tmp/gateway/nginx/nginx.conf" in start
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!gateway" in ignored and "!nginx" in ignored
+
+
+def test_container_gateway_configuration_passes_nginx_t(tmp_path):
+    """The configuration the gateway image renders: upstreams by DNS name, logs to the container's
+    streams, every listener on all addresses. nginx -t resolves upstream names, which exist only on
+    compose's network or in a cluster, so the check runs with each name replaced by 127.0.0.1."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is missing: `python3 manage_all.py up` or .ci/run installs it")
+    conf = subprocess.run(
+        [sys.executable, "-m", "gateway.render", "--container", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    text = Path(conf).read_text()
+    topology = tomllib.loads((ROOT / "topology.toml").read_text())
+    for name, table in topology["services"].items():
+        assert f"server {compose_render.host_name(name)}:{table['port']} " in text
+    verifier = f"gateway-verifier:{topology['gateway']['verifier_port']}"
+    assert f"server {verifier};" in text and "listen 127.0.0.1" not in text
+    assert "access_log /dev/stdout gateway;" in text and "error_log /dev/stderr" in text
+    assert (tmp_path / "nginx" / "docs" / "swagger-ui" / "swagger-ui-bundle.js").is_file()
+    local = re.sub(r"server ([a-z][a-z0-9-]*):(\d+)", r"server 127.0.0.1:\2", text)
+    Path(conf).write_text(local)
+    check = subprocess.run(
+        [nginx, "-t", "-c", conf, "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "error.log")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
+
+
+def test_compose_runs_the_gateway_in_front_of_every_service():
+    doc = load_compose()
+    topology = tomllib.loads((ROOT / "topology.toml").read_text())
+    gateway, verifier = doc["services"]["gateway"], doc["services"]["gateway-verifier"]
+    assert gateway["build"]["target"] == verifier["build"]["target"] == "gateway"
+    assert gateway["ports"] == [f"127.0.0.1:{topology['gateway']['port']}:{topology['gateway']['port']}"]
+    for name in topology["services"]:
+        host = compose_render.host_name(name)
+        assert gateway["depends_on"][host] == {"condition": "service_healthy"}
+        assert (
+            verifier["environment"][f"{name.upper()}_URL"]
+            == f"http://{host}:{topology['services'][name]['port']}"
+        )
+    assert verifier["environment"]["GATEWAY_SERVICES"].split(",") == list(topology["services"])
+    assert "jwt_public_key" in verifier["secrets"] and "jwt_private_key" not in verifier["secrets"]
+    assert "/live" in " ".join(verifier["healthcheck"]["test"])
 
 
 def test_compose_worker_and_beat_commands_match_manage_all():
@@ -911,3 +982,30 @@ def test_workflow_lints_tests_builds_every_image_and_gates_the_deploy():
     steps = " ".join(step.get("run", "") for step in deploy["steps"])
     assert "kubectl apply -k k8s/overlays/production" in steps
     assert "KUBE_CONFIG" in deploy["env"]
+
+
+@pytest.mark.parametrize("overlay", ["overlays/local", "overlays/production"])
+def test_kubernetes_runs_the_gateway_with_its_verifier(overlay, manifests):
+    """nginx and the verifier, each with a Service under the name the rendered nginx.conf uses, and
+    policies that let the edge reach exactly the services' web ports, the verifier and Flower."""
+    docs = manifests[overlay]
+    topology = tomllib.loads((ROOT / "topology.toml").read_text())
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert {("Deployment", "gateway-nginx"), ("Deployment", "gateway-verifier")} <= set(by_kind)
+    gateway_port = topology["gateway"]["port"]
+    verifier_port = topology["gateway"]["verifier_port"]
+    assert by_kind[("Service", "gateway")]["spec"]["ports"][0]["port"] == gateway_port
+    assert by_kind[("Service", "gateway-verifier")]["spec"]["ports"][0]["port"] == verifier_port
+    nginx_pod = by_kind[("Deployment", "gateway-nginx")]["spec"]["template"]["spec"]
+    assert nginx_pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/docs/"
+    assert nginx_pod["securityContext"]["runAsNonRoot"] is True
+    egress = by_kind[("NetworkPolicy", "gateway-nginx")]["spec"]["egress"]
+    names = [rule["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for rule in egress]
+    reached = {(name, rule["ports"][0]["port"]) for name, rule in zip(names, egress, strict=True)}
+    expected = {(compose_render.host_name(n), t["port"]) for n, t in topology["services"].items()}
+    expected |= {("gateway", verifier_port), ("flower", topology["processes"]["flower_port"])}
+    assert reached == expected
+    verifier_in = by_kind[("NetworkPolicy", "gateway-verifier")]["spec"]["ingress"][0]["from"][0]
+    assert verifier_in["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "nginx"
+    assert ("HorizontalPodAutoscaler", "gateway-nginx") in by_kind
+    assert ("PodDisruptionBudget", "gateway-nginx") in by_kind
