@@ -71,13 +71,24 @@ def test_instances_follow_the_documented_port_scheme(tmp_path):
 
 
 def test_a_port_collision_is_refused_with_both_owners_named(tmp_path):
-    with pytest.raises(manage_all.PlatformError, match="port 8103 is both") as refused:
+    with pytest.raises(manage_all.PlatformError, match=r"port 8103 .* collides with") as refused:
         _topology_file(tmp_path, step=1, catalog="instances = 2")
     assert "catalog web instance 2" in str(refused.value) and "inventory web instance 1" in str(refused.value)
     topology = _topology_file(tmp_path)
-    with pytest.raises(manage_all.PlatformError, match="port 8190 is both") as refused:
+    with pytest.raises(manage_all.PlatformError, match=r"port 8190 .* collides with") as refused:
         dataclasses.replace(topology, instance_port_step=88).scaled({"catalog": 2})
     assert "catalog web instance 2" in str(refused.value) and "sandbox payment_provider" in str(refused.value)
+
+
+def test_ports_a_platform_instance_apart_are_refused_too(tmp_path):
+    """Other instances shift every port by 1000: a worker metrics port of 9102 would be the e2e
+    instance's catalog (8102 + 1000) while the dev platform runs."""
+    text = (ROOT / "topology.toml").read_text()
+    text = text.replace("worker_metrics_port = 8162", "worker_metrics_port = 9102")
+    (tmp_path / "topology.toml").write_text(text)
+    with pytest.raises(manage_all.PlatformError, match="modulo 1000") as refused:
+        manage_all.load_topology(tmp_path / "topology.toml")
+    assert "catalog's worker metrics" in str(refused.value) and "catalog web instance 1" in str(refused.value)
 
 
 @pytest.mark.parametrize("value", ["0", '"two"', "true", "-1", "10"])
