@@ -164,8 +164,10 @@ def service_readiness(url: str) -> dict:
     try:
         with opener.open(f"{url}/health/ready", timeout=HEALTH_TIMEOUT) as response:
             body = response.read()
-    except urllib.error.HTTPError as error:  # 503 (unhealthy) still carries the report
-        body = error.read()
+    except urllib.error.HTTPError as error:
+        if error.code in (502, 504):  # the service's internal balancer found no instance answering
+            return {"status": "unreachable", "error": f"no instance answered (HTTP {error.code})"}
+        body = error.read()  # 503 (unhealthy) still carries the report
     except (urllib.error.URLError, OSError) as error:
         return {"status": "unreachable", "error": str(getattr(error, "reason", error))[:200]}
     elapsed = round((time.perf_counter() - started) * 1000, 1)

@@ -306,6 +306,7 @@ def _stuck_on_frozen_instance(platform, catalogs, method: str, url: str, body=No
     session = requests.Session()
     session.trust_env = False
     pid = _programs(platform)[catalogs["programs"][1]][1]
+    assert pid is not None, "instance 2 is not running"
     _group_signal(pid, signal.SIGSTOP)
     elsewhere, bodies = [], []
     try:
@@ -332,7 +333,13 @@ def _stuck_on_frozen_instance(platform, catalogs, method: str, url: str, body=No
 
 
 def _wait_for_instance_2(platform, http, catalogs) -> None:
+    """Serving again, and RUNNING for supervisord (it reports no pid while the program is STARTING)."""
     wait_until(lambda: _alive(http, catalogs["ports"][1]), timeout=90, message="instance 2 restarted")
+    wait_until(
+        lambda: _programs(platform)[catalogs["programs"][1]][0] == "RUNNING",
+        timeout=30,
+        message="instance 2 RUNNING for supervisord",
+    )
 
 
 def test_a_get_stuck_on_a_dying_instance_is_retried_on_another(platform, http, catalogs):
