@@ -972,19 +972,25 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
 
+def apt_install(packages: list[str], needed_for: str) -> None:
+    """Install Debian packages when we may (root, apt-get on PATH); otherwise say what to install."""
+    command = f"apt-get install -y {' '.join(packages)}"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise PlatformError(
+            f"{needed_for} needs {', '.join(packages)}: install them (`sudo {command}`) and run again"
+        )
+    step(f"Installing {', '.join(packages)} (apt-get)")
+    env = caller_env() | {"DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
+        if subprocess.run(argv, env=env, check=False).returncode != 0:
+            raise PlatformError(f"`{' '.join(argv)}` failed: run `{command}` by hand and run again")
+
+
 def ensure_nginx() -> str:
     """The nginx binary; installed from Debian's packages when missing and we may (root), else explained."""
     if binary := nginx_binary():
         return binary
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise PlatformError(
-            "the gateway needs nginx: install it (e.g. `sudo apt-get install -y nginx`) and run again"
-        )
-    step("Installing nginx (apt-get)")
-    env = caller_env() | {"DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "nginx"]):
-        if subprocess.run(command, env=env, check=False).returncode != 0:
-            raise PlatformError(f"`{' '.join(command)}` failed: install nginx by hand and run again")
+    apt_install(["nginx"], "the gateway")
     if binary := nginx_binary():
         return binary
     raise PlatformError("nginx was installed but cannot be found on PATH or in /usr/sbin")
@@ -1081,7 +1087,13 @@ def render_monitoring(platform: Platform) -> None:
     monitoring = load_monitoring(platform)
     if monitoring is None:
         return
-    found = monitoring_binaries()
+    try:
+        found = monitoring_binaries()
+    except PlatformError:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise  # the one line naming what to install
+        apt_install(list(render.DEBIAN_PACKAGES), "monitoring")  # a fresh machine: like nginx, from Debian
+        found = monitoring_binaries()
     for path in render.write(monitoring):
         step(f"Rendered {display(path)}")
     try:

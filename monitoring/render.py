@@ -48,7 +48,8 @@ JOB_PROMETHEUS = "prometheus"
 JOB_ALERTMANAGER = "alertmanager"
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name, upstream's name
-INSTALL_HINT = "apt-get install -y prometheus prometheus-alertmanager"
+DEBIAN_PACKAGES = ("prometheus", "prometheus-alertmanager")
+INSTALL_HINT = f"apt-get install -y {' '.join(DEBIAN_PACKAGES)}"
 
 
 class MonitoringError(Exception):
