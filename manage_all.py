@@ -1028,11 +1028,9 @@ def gateway_programs(platform: Platform) -> list[Program]:
     gateway = load_gateway(platform)
     if gateway is None:
         return []
-    verifier = [
-        str(VENV_BIN / "gunicorn"), "gateway.verifier:application",
-        "--bind", f"127.0.0.1:{gateway.verifier_port}", "--workers", "1", "--threads", "16",
-        "--worker-class", "gthread", "--timeout", "30", "--no-control-socket",
-    ]  # fmt: skip
+    from gateway import render
+
+    verifier = render.verifier_command(f"127.0.0.1:{gateway.verifier_port}", str(VENV_BIN / "gunicorn"))
     verifier_env = {
         "JWT_PUBLIC_KEY_FILE": str(KEYS_DIR / "jwt-public.pem"),
         "REDIS_URL": platform.instance.redis_url,

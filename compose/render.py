@@ -675,11 +675,7 @@ def gateway_blocks(topology: dict) -> dict:
     verifier = {
         "image": image,
         "build": gateway_build(),
-        "command": [
-            "gunicorn", "gateway.verifier:application", "--bind", f"0.0.0.0:{verifier_port}",
-            "--workers", "1", "--threads", "16", "--worker-class", "gthread", "--timeout", "30",
-            "--no-control-socket",
-        ],
+        "command": gateway_render.verifier_command(f"0.0.0.0:{verifier_port}"),
         "environment": {
             "JWT_PUBLIC_KEY_FILE": "/run/secrets/jwt_public_key",
             "REDIS_URL": redis_url(),

@@ -171,6 +171,14 @@ def load_gateway(
     )
 
 
+def verifier_command(bind: str, gunicorn: str = "gunicorn") -> list[str]:
+    """How the token verifier runs, locally (manage_all.py) and in containers (compose, Kubernetes)."""
+    return [
+        gunicorn, "gateway.verifier:application", "--bind", bind, "--workers", "1", "--threads", "16",
+        "--worker-class", "gthread", "--timeout", "30", "--no-control-socket",
+    ]  # fmt: skip
+
+
 def load_container_gateway(topology_file: Path, out_dir: Path) -> Gateway:
     """The gateway as compose and Kubernetes run it: topology ports unshifted, upstreams by DNS name,
     one address per service (the platform's DNS or Service spreads requests over the replicas)."""

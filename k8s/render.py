@@ -772,11 +772,7 @@ def gateway_documents(topology: dict) -> list[dict]:
         "name": "verifier",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "command": [
-            "gunicorn", "gateway.verifier:application", "--bind", f"0.0.0.0:{verifier_port}",
-            "--workers", "1", "--threads", "16", "--worker-class", "gthread", "--timeout", "30",
-            "--no-control-socket",
-        ],
+        "command": compose.gateway_render.verifier_command(f"0.0.0.0:{verifier_port}"),
         "ports": [{"name": "http", "containerPort": verifier_port}],
         "env": [
             {"name": "JWT_PUBLIC_KEY_FILE", "value": f"{JWT_DIR}/jwt-public.pem"},
