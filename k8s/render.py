@@ -655,15 +655,7 @@ def sandbox_documents(topology: dict, sandbox: dict) -> list[dict]:
     ingress_from = [pods({"app.kubernetes.io/name": host_name(caller)}) for caller in callers(topology, name)]
     return [
         deployment(name, "sandbox", spec),
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": metadata(host, labels(name, "sandbox")),
-            "spec": {
-                "selector": selector(name, "sandbox"),
-                "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
-            },
-        },
+        plain_service(host, name, "sandbox", port),
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
@@ -708,15 +700,7 @@ def flower_documents(topology: dict) -> list[dict]:
     spec = {"replicas": 1, "strategy": {"type": "Recreate"}, "pod": simple_pod("flower", container)}
     return [
         deployment("flower", "monitor", spec),
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": metadata("flower", labels("flower", "monitor")),
-            "spec": {
-                "selector": selector("flower", "monitor"),
-                "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
-            },
-        },
+        plain_service("flower", "flower", "monitor", port),
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
@@ -823,6 +807,7 @@ def gateway_documents(topology: dict) -> list[dict]:
 
 
 def plain_service(service_name: str, name: str, component: str, port: int) -> dict:
+    """A ClusterIP Service named `service_name` in front of the pods of (name, component), port "http"."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
