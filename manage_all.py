@@ -90,6 +90,7 @@ TCP_TIMEOUT = 2.0
 READY_TIMEOUT = 120.0
 SUPERVISORD_START_TIMEOUT = 15.0
 SUPERVISORD_STOP_TIMEOUT = 60.0
+PROGRAMS_RUNNING_TIMEOUT = 30.0
 
 DEMO_LOGIN_DEFAULTS = {
     "DEMO_STAFF_EMAIL": "staff@example.com",
@@ -1258,6 +1259,28 @@ def stop_supervisord(instance: Instance) -> bool:
     return True
 
 
+def program_states(instance: Instance) -> dict[str, str]:
+    """supervisord's view of every program: name -> state (RUNNING, STARTING, BACKOFF, FATAL...)."""
+    answer = supervisorctl(instance, "status", capture=True)
+    return dict(re.findall(r"^(\S+)\s+([A-Z]+)", answer.stdout, re.MULTILINE))
+
+
+def wait_until_running(instance: Instance, timeout: float = PROGRAMS_RUNNING_TIMEOUT) -> None:
+    """Every program past its start period: a web answers before supervisord counts it as started
+    (startsecs), and `up` promises a settled system, so a later signal or `status` finds real pids."""
+    states = wait_for(
+        lambda: (found := program_states(instance)) and all(s == "RUNNING" for s in found.values()) and found,
+        timeout,
+    )
+    if not states:
+        pending = {name: state for name, state in program_states(instance).items() if state != "RUNNING"}
+        raise PlatformError(
+            f"not RUNNING after {timeout:.0f} s: "
+            + ", ".join(f"{name} ({state})" for name, state in sorted(pending.items()))
+            + f"; see {display(instance.log_dir)}"
+        )
+
+
 # --- health --------------------------------------------------------------------------------------------
 
 
@@ -1516,6 +1539,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     record_instances(platform)
     start_or_update_supervisord(platform.instance)
     wait_until_healthy(platform)
+    wait_until_running(platform.instance)
     wait_until_monitoring_ready(platform)
     print_access(platform)
     return 0

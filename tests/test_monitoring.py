@@ -24,6 +24,7 @@ import yaml
 
 from monitoring import alert_receiver
 from monitoring import render as monitoring
+from shared.testing import answers_ok
 from tests.conftest import INSTANCE, PORT_OFFSET, ROOT
 from tests.shop import Shop
 
@@ -512,7 +513,7 @@ def test_a_stopped_service_reaches_the_alert_receiver(platform, prometheus, http
         rules_file.unlink(missing_ok=True)
         http.post(f"{prometheus.base}/-/reload", timeout=30)
         platform.supervisorctl("start", "notifications-web")
-    wait(lambda: http.get(platform.url("notifications", "/health/ready"), timeout=5).ok, timeout=60)
+    wait(lambda: answers_ok(http, platform.url("notifications", "/health/ready")), timeout=60)
 
 
 def wait(predicate, timeout: float, interval: float = 1.0):

@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from shared.messaging import topology
-from shared.testing import BrokerObserver, wait_until
+from shared.testing import BrokerObserver, answers_ok, wait_until
 from tests.conftest import ROOT
 
 
@@ -96,11 +96,8 @@ def test_a_killed_process_is_restarted_by_the_supervisor(platform, http, program
         lambda: (p := _pid(platform, program)) and p != pid and p, timeout=60, message=f"{program} restarted"
     )
     assert new_pid != pid
-    wait_until(
-        lambda: http.get(platform.url("identity", "/health/ready"), timeout=5).status_code == 200,
-        timeout=60,
-        message="identity healthy again",
-    )
+    ready = platform.url("identity", "/health/ready")
+    wait_until(lambda: answers_ok(http, ready), timeout=60, message="identity healthy again")
 
 
 @pytest.mark.parametrize(

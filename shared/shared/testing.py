@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+import requests
 from kombu import Connection, Exchange, Queue
 
 
@@ -23,6 +24,14 @@ def wait_until(predicate, *, timeout: float = 15.0, interval: float = 0.05, mess
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def answers_ok(session: requests.Session, url: str, timeout: float = 5.0) -> bool:
+    """A 2xx from `url`; False, not an error, while nothing listens (a restarted process binding again)."""
+    try:
+        return session.get(url, timeout=timeout).ok
+    except requests.RequestException:
+        return False
 
 
 class BrokerObserver:
