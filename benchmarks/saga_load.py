@@ -13,6 +13,7 @@ payment per confirmed order). Targets and measured figures: docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import threading
@@ -27,6 +28,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import proc_cpu  # noqa: E402
 
 SHIPPING = {"line1": "1 Bench Street", "city": "Loadville", "postal_code": "00000", "country": "US"}
 
@@ -90,6 +93,32 @@ def saga_latency_ms(order: dict) -> float | None:
     return (finished - started).total_seconds() * 1000
 
 
+def process_group(command: str, web_ports: dict[int, str]) -> str | None:
+    """The platform process a command line belongs to, as a label for CPU accounting."""
+    if match := re.search(r"--bind 127\.0\.0\.1:(\d+)", command):
+        return f"{web_ports.get(int(match[1]), match[1])} web"
+    if match := re.search(r"celery .*worker .*--hostname (\w+)@", command):
+        return f"{match[1]} worker"
+    for needle, label in (
+        (" beat ", "beats"), (" flower", "flower"), ("supervisord", "supervisord"), ("nginx", "nginx"),
+        ("postgres:", "postgres"), ("redis-server", "redis"), ("prometheus", "prometheus"),
+        ("alertmanager", "alertmanager"),
+    ):  # fmt: skip
+        if needle in command:
+            return label
+    return proc_cpu.rabbitmq_label(command)
+
+
+def print_cpu(spent: dict[str, float], client_seconds: float, orders: int) -> None:
+    """CPU milliseconds per confirmed order by process group: where the machine's cores went."""
+    spent = {**spent, "load generator (this script)": client_seconds}
+    total = sum(spent.values())
+    print(f"cpu per order   {1000 * total / orders:.1f} ms in all ({total:.1f} s for {orders} orders):")
+    for label, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        if seconds >= 0.005 * total:
+            print(f"  {1000 * seconds / orders:6.1f} ms  {label}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -101,6 +130,9 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=10, help="orders spread over this many products")
     parser.add_argument("--port-offset", type=int, default=0, help="1000 for a non-dev PLATFORM_INSTANCE")
     parser.add_argument("--staff", default="staff@example.com:staff-demo-pass-1")
+    parser.add_argument(
+        "--cpu", action="store_true", help="print CPU per confirmed order by process group (Linux /proc)"
+    )
     args = parser.parse_args()
 
     import tomllib
@@ -120,6 +152,8 @@ def main() -> int:
     placed: list[tuple[str, str]] = []
     errors: list[str] = []
     lock = threading.Lock()
+    # From here on (customers and products exist): the orders' cost, the status polls below included.
+    cpu_before, client_cpu_before = proc_cpu.snapshot(), time.process_time()
 
     def place(index: int) -> None:
         token = customers[index % len(customers)]
@@ -154,6 +188,11 @@ def main() -> int:
                 orders.append(order)
                 break
             time.sleep(0.2)
+    web_ports = {port + args.port_offset: name for name, port in ports.items()} | {
+        table["port"] + args.port_offset: name for name, table in topology.get("sandbox", {}).items()
+    }
+    cpu_spent = proc_cpu.spent(cpu_before, proc_cpu.snapshot(), lambda line: process_group(line, web_ports))
+    client_cpu = time.process_time() - client_cpu_before
     confirmed = [o for o in orders if o["status"] == "confirmed"]
     latencies = [ms for o in confirmed if (ms := saga_latency_ms(o)) is not None]
     last_confirmation = max(
@@ -194,6 +233,8 @@ def main() -> int:
         p50, p95, p99 = (percentile(latencies, q) for q in (0.5, 0.95, 0.99))
         mean = statistics.fmean(latencies)
         print(f"saga latency    p50 {p50:.0f} ms  p95 {p95:.0f} ms  p99 {p99:.0f} ms  mean {mean:.0f} ms")
+    if args.cpu and confirmed:
+        print_cpu(cpu_spent, client_cpu, len(confirmed))
     verdict = {True: "ok", False: "BROKEN"}
     print(f"invariants      stock {verdict[stock_ok]} (units sold {sold}), money {verdict[money_ok]}")
     return 0 if stock_ok and money_ok and not errors else 1
