@@ -46,6 +46,24 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class TaskSucceededFilter(logging.Filter):
+    """Drops Celery's "Task ... succeeded in ..." line; retries and failures still pass.
+
+    Every handler already logs what it did (`event handled`, `payment captured`...) with the order and
+    event ids, and task runtimes are metrics: the success line only doubled the log volume of a saga,
+    which every process formats and supervisord copies.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        from celery.app.trace import LOG_SUCCESS  # only when configured: not every process runs Celery
+
+        self.success_message = LOG_SUCCESS
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != self.success_message
+
+
 class JsonLineFormatter(JsonFormatter):
     """python-json-logger with ISO 8601 UTC times, which sort and compare across services and nginx."""
 
@@ -77,7 +95,10 @@ def logging_config(*, service: str, level: str = "INFO", json: bool = True) -> d
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter, "service": service}},
+        "filters": {
+            "context": {"()": ContextFilter, "service": service},
+            "task_succeeded": {"()": TaskSucceededFilter},
+        },
         "formatters": {"default": formatter_config(json=json)},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["context"]}
@@ -86,6 +107,9 @@ def logging_config(*, service: str, level: str = "INFO", json: bool = True) -> d
         "loggers": {
             "django.server": {"level": "WARNING"},
             "celery": {"level": level},
+            # Per task, Celery logs "received" and "succeeded" at INFO: see TaskSucceededFilter.
+            "celery.worker.strategy": {"level": "WARNING"},
+            "celery.app.trace": {"filters": ["task_succeeded"]},
             "amqp": {"level": "WARNING"},
             "kombu": {"level": "WARNING"},
         },

@@ -80,3 +80,24 @@ def test_a_task_queued_during_a_flow_carries_its_correlation_id_into_the_worker(
     assert context.get_correlation_id() == "journey-9"
     shared_celery._unbind_correlation_id(task=task)
     assert context.get_correlation_id() is None
+
+
+def test_celery_per_task_received_and_succeeded_lines_are_dropped_but_retries_and_failures_kept(
+    restore_logging,
+):
+    from celery.app.trace import LOG_FAILURE, LOG_RETRY, LOG_SUCCESS
+
+    config = logging_config(service="orders")
+    stream = io.StringIO()
+    config["handlers"]["console"]["stream"] = stream
+    logging.config.dictConfig(config)
+    trace, strategy = logging.getLogger("celery.app.trace"), logging.getLogger("celery.worker.strategy")
+    task = {"name": "orders.example", "id": "t-1", "runtime": 0.01, "return_value": None}
+    strategy.info("Task %(name)s[%(id)s] received", task)
+    trace.info(LOG_SUCCESS, task)
+    trace.info(LOG_RETRY, {**task, "exc": "ConnectionError()"})
+    trace.error(LOG_FAILURE, {**task, "exc": "ValueError()", "description": "raised unexpected"})
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["level"] for line in lines] == ["INFO", "ERROR"]
+    assert "retry: ConnectionError()" in lines[0]["message"]
+    assert "raised unexpected: ValueError()" in lines[1]["message"]
