@@ -9,17 +9,15 @@ message from /proc:
 
 - a confirmed publish: the publisher's CPU and RabbitMQ's;
 - a no-op Celery task executed by a worker, for the prefork pool (the platform's) and the threads
-  pool: the worker's CPU (main process and pool) and RabbitMQ's for delivering and acknowledging it.
+  pool: the worker's CPU (main process and pool) and RabbitMQ's for delivering and acknowledging it;
+- the inbox and outbox bookkeeping through Django's ORM (benchmarks/orm_floor.py, run in inventory's
+  environment): a transaction with a handler's inbox row; an outbox row written, claimed by the relay
+  and marked published. Django's CPU and Postgres's.
 
-- one handler's bookkeeping through Django's ORM (benchmarks/orm_floor.py, run in inventory's
-  environment): an inbox row and an outbox row in one transaction, then the row marked published;
-  Django's CPU and Postgres's.
-
-It then multiplies by what one order of the happy path costs (PUBLISHES_PER_ORDER, TASKS_PER_ORDER and
-HANDLERS_PER_ORDER below) and prints the most orders/s the machine's cores could confirm if the
-services' business code, their HTTP requests and the load generator cost nothing. Run it with the
-platform idle: RabbitMQ's CPU is read for the whole broker, and its idle rate, measured first, is
-subtracted.
+It then multiplies by what one order of the happy path costs (the *_PER_ORDER counts below) and
+prints the most orders/s the machine's cores could confirm if the services' business code, their
+HTTP requests and the load generator cost nothing. Run it with the platform idle: RabbitMQ's CPU is
+read for the whole broker, and its idle rate, measured first, is subtracted.
 """
 
 from __future__ import annotations
@@ -52,10 +50,11 @@ COUNTER_KEY = f"{QUEUE_NAME}:done"
 # payment.succeeded and order.confirmed, plus the local tasks payments.payment_charge and
 # notifications.notification_send, are 6 confirmed publishes; their consumers run 1 + 2 + 2 + 3 event
 # tasks and the 2 local tasks: 10 task executions.
-# The 8 event tasks each keep an inbox row, and write the outbox rows of what they publish.
+# The 8 event deliveries each keep an inbox row; the 4 events each go through the outbox.
 PUBLISHES_PER_ORDER = 6
 TASKS_PER_ORDER = 10
-HANDLERS_PER_ORDER = 8
+INBOX_ROWS_PER_ORDER = 8
+OUTBOX_ROWS_PER_ORDER = 4
 
 
 def quorum_queue(name: str) -> Queue:
@@ -156,7 +155,7 @@ def measure_tasks(messages: int, pool: str, concurrency: int, idle_rate: float) 
     }
 
 
-def measure_handler_bookkeeping() -> dict:
+def measure_bookkeeping() -> dict:
     """benchmarks/orm_floor.py in inventory's Django environment, through manage_all.py."""
     code = "from benchmarks import orm_floor; orm_floor.main()"
     result = subprocess.run(
@@ -204,21 +203,23 @@ def main() -> int:
             quorum_queue(QUEUE_NAME)(connection.default_channel).delete()
         _counter.delete(COUNTER_KEY)
 
-    orm = measure_handler_bookkeeping()
-    django_ms, postgres_ms = (per_message_ms(orm, key, orm["rounds"]) for key in ("django", "postgres"))
-    handler_ms = django_ms + postgres_ms
-    print(
-        f"handler bookkeeping {orm['rounds']} in {orm['wall']:.1f} s: "
-        f"Django {django_ms:.2f} ms + Postgres {postgres_ms:.2f} ms CPU each"
-    )
+    orm = measure_bookkeeping()
+    bookkeeping_ms = 0.0
+    for kind, per_order in (("inbox", INBOX_ROWS_PER_ORDER), ("outbox", OUTBOX_ROWS_PER_ORDER)):
+        run = orm[kind]
+        django_ms, postgres_ms = (per_message_ms(run, key, run["rounds"]) for key in ("django", "postgres"))
+        bookkeeping_ms += per_order * (django_ms + postgres_ms)
+        print(
+            f"{kind} round        {run['rounds']} in {run['wall']:.1f} s: "
+            f"Django {django_ms:.2f} ms + Postgres {postgres_ms:.2f} ms CPU each"
+        )
 
     print(
         f"per order ({PUBLISHES_PER_ORDER} confirmed publishes, {TASKS_PER_ORDER} task executions, "
-        f"{HANDLERS_PER_ORDER} handlers' bookkeeping):"
+        f"{INBOX_ROWS_PER_ORDER} inbox rows, {OUTBOX_ROWS_PER_ORDER} outbox rows):"
     )
     for pool, task_ms in floors.items():
         messaging_ms = PUBLISHES_PER_ORDER * publish_ms + TASKS_PER_ORDER * task_ms
-        bookkeeping_ms = HANDLERS_PER_ORDER * handler_ms
         order_ms = messaging_ms + bookkeeping_ms
         ceiling = arguments.cores * 1000 / order_ms
         print(

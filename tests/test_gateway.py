@@ -7,9 +7,12 @@ spent by the tests that are about it.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
 
 import jwt
 import pytest
@@ -211,6 +214,40 @@ def test_login_attempts_are_rate_limited(platform, http):
     assert limited, [answer.status_code for answer in answers]
     _assert_error_shape(limited[0], 429, "rate_limited")
     assert int(limited[0].headers["Retry-After"]) >= 1
+
+
+def _flood(port: int, path: str, source: str, *, refusals: int, limit: int) -> list[dict]:
+    """GETs from `source` over keep-alive connections, 8 at a time, until at least `refusals` were 429
+    or `limit` requests were sent. Returns the 429 answers (status, headers, body)."""
+    limited: list[dict] = []
+    sent = itertools.count()
+
+    def client() -> None:
+        connection = HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+        try:
+            while len(limited) < refusals and next(sent) < limit:
+                connection.request("GET", path)
+                answer = connection.getresponse()
+                body = answer.read()
+                if answer.status == 429:
+                    limited.append({"headers": dict(answer.getheaders()), "body": body})
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: client(), range(8)))
+    return limited
+
+
+def test_one_address_flooding_is_limited_while_another_address_is_served(platform, http):
+    # The suite runs with a per-address limit of 100r/s, burst 300 (conftest.GATEWAY_LIMITS): every one
+    # of its requests comes from 127.0.0.1. The flood comes from 127.0.0.2, loopback too.
+    limited = _flood(platform.gateway_port, "/docs/", "127.0.0.2", refusals=50, limit=5000)
+    assert len(limited) >= 50, f"{len(limited)} requests refused out of 5000 from one address"
+    assert json.loads(limited[0]["body"])["error"]["code"] == "rate_limited"
+    assert int(limited[0]["headers"]["Retry-After"]) >= 1
+    # The flooding address has spent its own budget, not the gateway's: another address is served.
+    assert http.get(platform.gateway_url("/docs/"), timeout=10).status_code == 200
 
 
 def test_order_creation_is_rate_limited_per_verified_user(platform, http):
