@@ -210,7 +210,7 @@ def main() -> int:
         django_ms, postgres_ms = (per_message_ms(run, key, run["rounds"]) for key in ("django", "postgres"))
         bookkeeping_ms += per_order * (django_ms + postgres_ms)
         print(
-            f"{kind} round        {run['rounds']} in {run['wall']:.1f} s: "
+            f"{kind + ' round':<19} {run['rounds']} in {run['wall']:.1f} s: "
             f"Django {django_ms:.2f} ms + Postgres {postgres_ms:.2f} ms CPU each"
         )
 
