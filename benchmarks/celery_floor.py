@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -112,34 +113,30 @@ def measure_tasks(messages: int, pool: str, concurrency: int, idle_rate: float) 
     _counter.delete(COUNTER_KEY)
     for index in range(messages):
         noop.apply_async((index,), queue=QUEUE_NAME)
-    command = [
-        sys.executable, "-m", "celery", "-A", "benchmarks.celery_floor", "worker",
-        "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "WARNING",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"floor-{pool}@%h",
-    ]  # fmt: skip
-    env = {**os.environ, "FLOOR_QUEUE": QUEUE_NAME, "PYTHONPATH": str(ROOT)}
-    # The worker's banner and warnings would bury the figures; its failure shows as an exit below.
-    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The worker's banner and warnings would bury the figures: they go to a file (not a pipe nobody
+    # drains while it runs), shown if the worker dies.
+    with tempfile.TemporaryFile() as errors:
+        worker = _start_worker(pool, concurrency, errors)
 
-    def done() -> int:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the {pool} worker exited: {worker.stderr.read().decode()[-2000:]}")
-        return int(_counter.get(COUNTER_KEY) or 0)
+        def done() -> int:
+            if worker.poll() is not None:
+                errors.seek(0)
+                raise RuntimeError(f"the {pool} worker exited: {errors.read().decode()[-2000:]}")
+            return int(_counter.get(COUNTER_KEY) or 0)
 
-    try:
-        # Startup (imports, forking the pool) is not the cost of a task: wait for the first task.
-        while done() == 0:
-            time.sleep(0.01)
-        before, started = proc_cpu.snapshot(), time.monotonic()
-        counted_from = done()
-        while done() < messages:
-            time.sleep(0.01)
-        wall = time.monotonic() - started
-        after = proc_cpu.snapshot()
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-    ran = messages - counted_from
+        try:
+            # Startup (imports, forking the pool) is not the cost of a task: wait for the first task.
+            while done() == 0:
+                time.sleep(0.01)
+            before, started = proc_cpu.snapshot(), time.monotonic()
+            counted_from = done()
+            while done() < messages:
+                time.sleep(0.01)
+            wall = time.monotonic() - started
+            after = proc_cpu.snapshot()
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
 
     def label(command: str) -> str | None:
         if f"floor-{pool}@" in command:
@@ -148,11 +145,21 @@ def measure_tasks(messages: int, pool: str, concurrency: int, idle_rate: float) 
 
     spent = proc_cpu.spent(before, after, label)
     return {
-        "tasks": ran,
+        "tasks": messages - counted_from,
         "wall": wall,
         "worker": spent.get("worker", 0.0),
         "rabbitmq": max(0.0, spent.get("rabbitmq", 0.0) - idle_rate * wall),
     }
+
+
+def _start_worker(pool: str, concurrency: int, errors) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "celery", "-A", "benchmarks.celery_floor", "worker",
+        "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"floor-{pool}@%h",
+    ]  # fmt: skip
+    env = {**os.environ, "FLOOR_QUEUE": QUEUE_NAME, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
 
 
 def measure_bookkeeping() -> dict:
