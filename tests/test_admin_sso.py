@@ -18,6 +18,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.testing import admin_sso_claims
 from tests.conftest import ROOT
 
 STAFF = ("staff@example.com", "staff-demo-pass-1")
@@ -206,19 +207,9 @@ def test_a_customer_gets_no_admin_anywhere(platform, http):
 # --- refused cookies -----------------------------------------------------------------------------------
 
 
-def _sso_claims(**overrides) -> dict:
-    now = int(time.time())
-    claims = {
-        "iss": "order-platform-identity", "aud": "admin", "token_use": "admin_sso", "iat": now,
-        "exp": now + 300, "jti": uuid.uuid4().hex, "user_id": str(uuid.uuid4()), "email": "x@example.com",
-        "name": "Forger", "is_staff": True, "is_superuser": True,
-    }  # fmt: skip
-    return claims | overrides
-
-
 def _signed_cookie(key: str | None = None, **overrides) -> str:
     key = key or (ROOT / "var" / "keys" / "jwt-private.pem").read_text()
-    return jwt.encode(_sso_claims(**overrides), key, algorithm="RS256")
+    return jwt.encode(admin_sso_claims(**overrides), key, algorithm="RS256")
 
 
 def _b64(data: dict) -> str:
@@ -252,7 +243,7 @@ def test_forged_tampered_expired_and_foreign_cookies_are_refused(platform, staff
         "other_key": _signed_cookie(_other_private_key()),
         "expired": _signed_cookie(iat=now - 600, exp=now - 60),
         "wrong_audience": _signed_cookie(aud="api"),
-        "alg_none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_sso_claims())}.",
+        "alg_none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(admin_sso_claims())}.",
         "garbage": "not-a-token",
     }
     for name, cookie in forged.items():

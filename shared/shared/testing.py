@@ -34,6 +34,18 @@ def answers_ok(session: requests.Session, url: str, timeout: float = 5.0) -> boo
         return False
 
 
+def admin_sso_claims(**overrides) -> dict:
+    """The claims of an admin SSO cookie as identity issues them (shared.admin_sso.tokens), written
+    out literally: tests that forge, alter or expire cookies change what they need with `overrides`."""
+    now = int(time.time())
+    claims = {
+        "iss": "order-platform-identity", "aud": "admin", "token_use": "admin_sso", "iat": now,
+        "exp": now + 300, "jti": uuid.uuid4().hex, "user_id": str(uuid.uuid4()), "email": "x@example.com",
+        "name": "X", "is_staff": True, "is_superuser": True,
+    }  # fmt: skip
+    return claims | overrides
+
+
 class BrokerObserver:
     """An exclusive, auto-deleted queue bound to an exchange: receives copies of what is routed there.
 

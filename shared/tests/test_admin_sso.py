@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 
 from shared.admin_sso import tokens
 from shared.auth import revoke_user_tokens
+from shared.testing import admin_sso_claims
 
 pytestmark = pytest.mark.django_db
 
@@ -51,18 +52,8 @@ def _staff(**fields) -> SimpleNamespace:
     return SimpleNamespace(**(values | fields))
 
 
-def _claims(**overrides) -> dict:
-    now = int(time.time())
-    claims = {
-        "iss": "order-platform-identity", "aud": "admin", "token_use": "admin_sso", "iat": now,
-        "exp": now + 300, "jti": uuid.uuid4().hex, "user_id": str(uuid.uuid4()), "email": "x@example.com",
-        "name": "X", "is_staff": True, "is_superuser": True,
-    }  # fmt: skip
-    return claims | overrides
-
-
 def _signed(key: str = IDENTITY_KEYS[0], **overrides) -> str:
-    return jwt.encode(_claims(**overrides), key, algorithm="RS256")
+    return jwt.encode(admin_sso_claims(**overrides), key, algorithm="RS256")
 
 
 def _with_cookie(client, value: str):
@@ -106,7 +97,8 @@ def test_the_shadow_user_follows_the_claims_and_stays_one_row(client):
         pytest.param(lambda: _signed(OTHER_KEYS[0]), id="other key"),
         pytest.param(lambda: _signed(iss="someone-else"), id="other issuer"),
         pytest.param(
-            lambda: jwt.encode(_claims(), "a-shared-secret-of-32-bytes-or-more", algorithm="HS256"), id="hmac"
+            lambda: jwt.encode(admin_sso_claims(), "a-shared-secret-of-32-bytes-or-more", algorithm="HS256"),
+            id="hmac",
         ),
         pytest.param(lambda: "not-a-token", id="garbage"),
     ],
