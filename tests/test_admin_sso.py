@@ -15,9 +15,8 @@ from html.parser import HTMLParser
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.jwt_keys import generate_pair
 from shared.testing import admin_sso_claims
 from tests.conftest import ROOT
 
@@ -217,11 +216,7 @@ def _b64(data: dict) -> str:
 
 
 def _other_private_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return pem.decode()
+    return generate_pair()[0].decode()
 
 
 def _assert_refused_everywhere(platform, cookie: str) -> None:

@@ -34,7 +34,8 @@ class KeyPair:
     public_pem: str
 
 
-def _generate_pair() -> tuple[bytes, bytes]:
+def generate_pair() -> tuple[bytes, bytes]:
+    """A new RSA key pair as PEM: (PKCS#8 private key, SubjectPublicKeyInfo public key)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -64,7 +65,7 @@ def ensure_local_key_pair(private_path: Path, public_path: Path) -> None:
     """Generate the development key pair on first start (never used when keys come from the env)."""
     if private_path.exists() and public_path.exists():
         return
-    private, public = _generate_pair()
+    private, public = generate_pair()
     _write_once(private_path, private, 0o600)
     _write_once(public_path, public, 0o644)
     logger.info("generated a local JWT key pair", extra={"path": str(private_path.parent)})

@@ -17,6 +17,7 @@ from kombu import Connection, Queue
 from shared.messaging import relay, topology
 from shared.testing import BrokerObserver, wait_until
 from tests.celery_app import app as celery_app
+from tests.test_http import Downstream
 
 SHARED_DIR = Path(__file__).resolve().parents[1]
 SERVICE = "shared_tests"
@@ -119,3 +120,11 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     process = WorkerProcess(env, tmp_path_factory.mktemp("beat") / "schedule", metrics_port)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def downstream():
+    """A real HTTP server the breaker-wrapped client calls (tests/test_http.py's Downstream)."""
+    server = Downstream()
+    yield server
+    server.close()

@@ -11,12 +11,11 @@ from types import SimpleNamespace
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth import get_user_model
 
 from shared.admin_sso import tokens
 from shared.auth import revoke_user_tokens
+from shared.jwt_keys import generate_pair
 from shared.testing import admin_sso_claims
 
 pytestmark = pytest.mark.django_db
@@ -25,13 +24,7 @@ INDEX = "/admin/shared_tests/"
 
 
 def _key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    private, public = generate_pair()
     return private.decode(), public.decode()
 
 

@@ -54,13 +54,6 @@ class Downstream:
 
 
 @pytest.fixture
-def downstream():
-    server = Downstream()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def redis_client():
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     yield client

@@ -21,7 +21,7 @@ from shared.messaging.models import OutboxEvent
 from shared.testing import MetricSamples, scrape, wait_until
 from tests.ledger.models import Credit
 from tests.ledger.services import account_credit
-from tests.test_http import Downstream, make_client
+from tests.test_http import make_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,13 +175,6 @@ def test_metrics_still_answer_when_the_database_fails(client):
 
 
 # --- circuit breakers ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def downstream():
-    server = Downstream()
-    yield server
-    server.close()
 
 
 @pytest.fixture
