@@ -1,15 +1,21 @@
 """Domain errors and the one DRF exception handler that renders the contract's error shape.
 
 Every error leaves a service as `{"error": {"code": ..., "message": ..., "fields": {...}}}` with the
-right status, whether it came from validation, authentication, a domain rule or an unexpected bug.
+right status, whether it came from validation, authentication, a domain rule or an unexpected bug, and
+whether DRF saw it or Django refused the request first (Django's error handlers and its CSRF failure view
+are here too). Only the admin's pages, read by people in a browser, keep Django's HTML error pages.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views import csrf, defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -68,14 +74,21 @@ _DRF_CODES = {
 }
 
 
-def field_messages(detail) -> dict | list:
+# Deeper than any body the parser lets through (shared.parsers, JSON_MAX_DEPTH): a bound on the recursion
+# below whatever produced the details, so rendering an error can never be what fails.
+_MAX_FIELD_DEPTH = 100
+
+
+def field_messages(detail, _depth: int = 0) -> dict | list:
     """Error details in one shape: a field maps to a list of messages, nested fields to nested shapes."""
+    if _depth >= _MAX_FIELD_DEPTH:
+        return ["Nested too deeply to report."]
     if isinstance(detail, dict):
-        return {str(key): field_messages(value) for key, value in detail.items()}
+        return {str(key): field_messages(value, _depth + 1) for key, value in detail.items()}
     if isinstance(detail, list | tuple):
         if all(not isinstance(item, dict | list | tuple) for item in detail):
             return [str(item) for item in detail]
-        return [field_messages(item) for item in detail]
+        return [field_messages(item, _depth + 1) for item in detail]
     return [str(detail)]
 
 
@@ -102,7 +115,7 @@ def exception_handler(exc, context):
 
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # unexpected: Django's 500 handler (json_server_error) answers and logs it
+        return None  # not DRF's: Django's handlers below answer (and log) it
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc, response)
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)
@@ -117,11 +130,73 @@ def exception_handler(exc, context):
     return response
 
 
-def json_not_found(request, exception=None):
-    """`handler404` for paths outside DRF views, so even unknown URLs answer in the contract's shape."""
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
+# --- Django's own refusals, outside DRF (each service's urls: shared.urls.handler400 and the others) ---
 
 
-def json_server_error(request):
+def _is_admin_page(request) -> bool:
+    """People read the admin in a browser: its errors stay Django's HTML pages. Every other path (the
+    API, /.well-known/, /health, /metrics, unknown paths) is read by programs and answers JSON."""
+    return request.path_info.startswith(f"/{settings.ADMIN_URL_PATH}")
+
+
+def _json_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status)
+
+
+def bad_request(request, exception=None):
+    """`handler400`: what Django refuses before or around a view (a SuspiciousOperation): an unknown
+    Host header, a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413: that is what it is), too many fields.
+    Never looks at the host itself: that may be what is wrong."""
+    if _is_admin_page(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return _json_error(413, "payload_too_large", "The request body is too large.")
+    if isinstance(exception, DisallowedHost):
+        return _json_error(400, "invalid_host", "The Host header names no host this service answers to.")
+    return _json_error(400, "malformed_request", "The request was refused as malformed.")
+
+
+def permission_denied(request, exception=None):
+    """`handler403`: a PermissionDenied raised outside DRF."""
+    if _is_admin_page(request):
+        return defaults.permission_denied(request, exception)
+    return _json_error(403, "permission_denied", "You do not have permission to perform this action.")
+
+
+def not_found(request, exception=None):
+    """`handler404`: unknown URLs and Http404 outside DRF views."""
+    if _is_admin_page(request):
+        return defaults.page_not_found(request, exception)
+    return _json_error(404, "not_found", "Not found.")
+
+
+def server_error(request):
     """`handler500`: never leak a traceback; the log line (with correlation id) holds the details."""
-    return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    if _is_admin_page(request):
+        return defaults.server_error(request)
+    return _json_error(500, "server_error", "Internal server error.")
+
+
+def require_methods(*methods: str):
+    """Django's `require_http_methods` for plain Django views, with its 405 in the contract's shape."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = _json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def csrf_failure(request, reason: str = ""):
+    """CSRF_FAILURE_VIEW: the admin's forms get Django's explanation page; anything else (a POST to a
+    plain Django view such as /health/live) a 403 in the contract's shape."""
+    if _is_admin_page(request):
+        return csrf.csrf_failure(request, reason=reason)
+    return _json_error(403, "csrf_failed", f"CSRF verification failed: {reason}")

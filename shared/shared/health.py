@@ -20,9 +20,10 @@ from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 from kombu import Connection
+
+from shared import errors
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,12 @@ def readiness() -> dict:
     return {"status": status, "service": settings.SERVICE_NAME, "checks": checks}
 
 
-@require_GET
+@errors.require_methods("GET")
 def live(request):
     return JsonResponse({"status": "healthy", "service": settings.SERVICE_NAME})
 
 
-@require_GET
+@errors.require_methods("GET")
 def ready(request):
     report = readiness()
     return JsonResponse(report, status=503 if report["status"] == "unhealthy" else 200)

@@ -126,7 +126,9 @@ def _rest_framework(*, signs_tokens: bool, debug: bool) -> dict:
         "DEFAULT_AUTHENTICATION_CLASSES": [authentication],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
         "DEFAULT_RENDERER_CLASSES": renderers,
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        # Refuses bodies nested deeper than JSON_MAX_DEPTH (shared.parsers); OPTIONS without `actions`.
+        "DEFAULT_PARSER_CLASSES": ["shared.parsers.JSONParser"],
+        "DEFAULT_METADATA_CLASS": "shared.metadata.ApiMetadata",
         "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
         "PAGE_SIZE": 20,
         "EXCEPTION_HANDLER": "shared.errors.exception_handler",
@@ -279,6 +281,9 @@ def configure(
         STATIC_ROOT=env.str("STATIC_ROOT", default=None),  # set where collectstatic runs (images)
         WHITENOISE_USE_FINDERS=True,  # admin assets served without a collectstatic step locally
         DATA_UPLOAD_MAX_MEMORY_SIZE=env.int("MAX_BODY_BYTES", default=1024 * 1024),
+        JSON_MAX_DEPTH=env.int("JSON_MAX_DEPTH", default=32),  # request bodies nested deeper are a 400
+        # Django's refusals in the contract's error shape too (shared.errors; handlers in shared.urls).
+        CSRF_FAILURE_VIEW="shared.errors.csrf_failure",
         REST_FRAMEWORK=_rest_framework(signs_tokens=signs_tokens, debug=debug),
         SIMPLE_JWT=_simple_jwt(env, keys),
         JWT_PUBLIC_KEY=keys.public_pem,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import re
 import time
 import uuid
 
@@ -188,6 +190,81 @@ def assert_error(response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
     return body["error"]
+
+
+# --- requests at the edges: what every service's tests check (docs/security.md) ---------------------------
+
+
+def deeply_nested_json(field: str = "x", depth: int = 1000) -> str:
+    """A JSON object whose `field` holds `depth` nested arrays: 2 KB that once exhausted the stack."""
+    return json.dumps({field: None}).replace("null", "[" * depth + "]" * depth)
+
+
+def api_paths(**samples: str) -> list[str]:
+    """Every route of the service's URLconf under /api/, /.well-known/ and /health/ as a concrete path:
+    a converter (`<uuid:pk>`) takes `samples[name]` when given, else a sample of its type."""
+    from django.urls import URLResolver, get_resolver
+
+    def routes(patterns, prefix: str):
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                yield from routes(entry.url_patterns, route)
+            else:
+                yield route
+
+    def fill(match: re.Match) -> str:
+        return samples.get(match["name"]) or _SAMPLE_BY_KIND.get(match["kind"], lambda: "x")()
+
+    return sorted(
+        "/" + _CONVERTER.sub(fill, route)
+        for route in routes(get_resolver().url_patterns, "")
+        if route.startswith(("api/", ".well-known/", "health/"))
+    )
+
+
+_CONVERTER = re.compile(r"<(?:(?P<kind>\w+):)?(?P<name>\w+)>")
+_SAMPLE_BY_KIND = {"uuid": lambda: str(uuid.uuid4()), "int": lambda: "1"}
+
+
+def options_failures(clients: dict, paths: list[str]) -> list[str]:
+    """OPTIONS on every path as every client (name -> test client): the answers that were a server error,
+    or an error outside the contract's shape. Empty when all is well."""
+    failures = []
+    for who, client in clients.items():
+        client.raise_request_exception = False
+        for path in paths:
+            response = client.options(path)
+            status = response.status_code
+            if status >= 500 or (status >= 400 and set(_json_or_none(response) or {}) != {"error"}):
+                failures.append(f"OPTIONS {path} as {who}: {status} {response.content[:200]!r}")
+    return failures
+
+
+def _json_or_none(response):
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def assert_refusals_in_error_shape(*, client=None, json_path: str | None = None, settings=None) -> None:
+    """What Django refuses outside DRF answers in the contract's shape on this service: an unknown Host
+    (also as X-Forwarded-Host, as the gateway passes it), a CSRF failure on a plain Django view, an
+    unknown URL; and, with `client` allowed to POST JSON to `json_path` (and pytest-django's
+    `settings`), a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413)."""
+    from django.test import Client
+
+    anonymous = Client(raise_request_exception=False)
+    assert_error(anonymous.get("/health/live", HTTP_HOST="evil.example"), 400, "invalid_host")
+    assert_error(anonymous.get("/api/schema/", HTTP_X_FORWARDED_HOST="evil.example"), 400, "invalid_host")
+    assert_error(Client(enforce_csrf_checks=True).post("/health/live"), 403, "csrf_failed")
+    assert_error(anonymous.get("/no/such/path/"), 404, "not_found")
+    if json_path is not None:
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+        body = json.dumps({"padding": "x" * 2048})
+        response = client.post(json_path, data=body, content_type="application/json")
+        assert_error(response, 413, "payload_too_large")
 
 
 def outbox_envelopes(event_type: str | None = None) -> list[dict]:

@@ -8,6 +8,13 @@ from drf_spectacular.views import SpectacularAPIView
 
 from shared import health, metrics
 
+# Django's error handlers, in the contract's error shape (shared.errors). Django looks for them in the
+# root URLconf, so each service's config/urls.py imports these four names.
+handler400 = "shared.errors.bad_request"
+handler403 = "shared.errors.permission_denied"
+handler404 = "shared.errors.not_found"
+handler500 = "shared.errors.server_error"
+
 
 def service_urlpatterns(*api) -> list:
     """`urlpatterns` of a service's `config/urls.py`: health, admin, OpenAPI schema, metrics, its API.

@@ -1,3 +1,10 @@
-from shared.urls import service_urlpatterns
+from django.urls import path
 
-urlpatterns = service_urlpatterns()
+from shared.urls import handler400, handler403, handler404, handler500, service_urlpatterns  # noqa: F401
+from tests import api
+
+urlpatterns = service_urlpatterns(
+    path("api/echo/", api.EchoApi.as_view()),
+    path("api/forbidden/", api.forbidden),
+    path("api/broken/", api.broken),
+)

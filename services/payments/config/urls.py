@@ -1,8 +1,5 @@
 from django.urls import include, path
 
-from shared.urls import service_urlpatterns
+from shared.urls import handler400, handler403, handler404, handler500, service_urlpatterns  # noqa: F401
 
 urlpatterns = service_urlpatterns(path("", include("payments.api.urls")))
-
-handler404 = "shared.errors.json_not_found"
-handler500 = "shared.errors.json_server_error"
