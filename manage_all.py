@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import socket
@@ -84,6 +85,7 @@ DEFAULT_BALANCER_PORT_OFFSET = 50
 # ports, 1000 further on (PLATFORM_PORT_OFFSET), which no check within one topology could see.
 MAX_WEB_INSTANCES = 9
 SCALE_ARGUMENT = re.compile(r"(?P<service>[a-z][a-z0-9_]*)=(?P<count>\d+)")
+SECRETS_FILE = "secrets.json"  # the instance's generated secrets (instance_secrets)
 INSTANCES_FILE = "instances.json"  # the web instance counts the last `up` applied, for the other commands
 
 TCP_TIMEOUT = 2.0
@@ -104,6 +106,9 @@ SEED_COMMANDS = (("seed",),)
 RABBITMQ_PROMETHEUS_PLUGIN = "rabbitmq_prometheus"
 # The plugin's port on the broker's host; RABBITMQ_METRICS_PORT overrides it (a broker configured otherwise).
 RABBITMQ_PROMETHEUS_PORT = int(os.environ.get("RABBITMQ_METRICS_PORT", "15692"))
+RABBITMQ_MANAGEMENT_PLUGIN = "rabbitmq_management"
+RABBITMQ_MANAGEMENT_PORT = int(os.environ.get("RABBITMQ_MANAGEMENT_PORT", "15672"))
+FLOWER_USER = "flower"  # Flower's basic-auth user; the password is the instance's (instance_secrets)
 
 PYTEST_COMMAND = ("-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider")
 PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<text>(?:\d+ \w+(?:, )?)+ in [\d.]+s.*?|no tests ran.*?)\s*=*$")
@@ -129,6 +134,8 @@ class Service:
     worker_concurrency: int
     worker_metrics_port: int | None = None  # the Celery worker's Prometheus endpoint
     instances: int = 1  # web instances (gunicorn masters); the Celery worker and beat stay single
+    signs_tokens: bool = False  # holds identity's private key (one service only)
+    client_scopes: tuple[str, ...] = ()  # what it may ask identity's client-credentials grant for
 
     @property
     def directory(self) -> Path:
@@ -351,6 +358,8 @@ def parse_service(name: str, table: dict) -> Service:
         worker_concurrency=int(table.get("worker_concurrency", 1)),
         worker_metrics_port=int(table["worker_metrics_port"]) if "worker_metrics_port" in table else None,
         instances=web_instance_count(table, name),
+        signs_tokens=bool(table.get("signs_tokens", False)),
+        client_scopes=tuple(table.get("client_scopes", ())),
     )
 
 
@@ -520,15 +529,56 @@ def service_env(platform: Platform, role: str, port: int | None = None, *, inher
         "BROKER_URL": instance.broker_url,
         "REDIS_URL": instance.redis_url,
         "PLATFORM_INSTANCE": instance.name,
-        "JWT_PRIVATE_KEY_FILE": str(KEYS_DIR / "jwt-private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(KEYS_DIR / "jwt-public.pem"),
         "PYTHONUNBUFFERED": "1",
     }
     if port is not None:
         own["SERVICE_PORT"] = str(port)
+    own |= secrets_env(platform, role)
     own |= peer_urls(platform)
     own["EMAIL_FILE_PATH"] = str(instance.var_dir / "mail")
     return {**caller_env(), **own} if inherit else own
+
+
+def secrets_env(platform: Platform, role: str) -> dict[str, str]:
+    """The secrets of one service's processes, and only its own: its SECRET_KEY; identity's private key
+    (the one signer); a client's secret to ask identity for service tokens; identity gets every client's
+    secret and scopes (SERVICE_CLIENTS). Values come from the instance's secrets file."""
+    stored = instance_secrets(platform)
+    env = {"SECRET_KEY": stored[f"{role}.secret_key"]}
+    service = next((s for s in platform.topology.services if s.name == role), None)
+    if service is None:
+        return env
+    if service.signs_tokens:
+        env["JWT_PRIVATE_KEY_FILE"] = str(KEYS_DIR / "jwt-private.pem")
+        clients = [s for s in platform.topology.services if s.client_scopes]
+        env["SERVICE_CLIENTS"] = ";".join(f"{c.name}={','.join(c.client_scopes)}" for c in clients)
+        env |= {f"SERVICE_CLIENT_SECRET_{c.name.upper()}": stored[f"{c.name}.client_secret"] for c in clients}
+    if service.client_scopes:
+        env["SERVICE_CLIENT_SECRET"] = stored[f"{role}.client_secret"]
+    return env
+
+
+def instance_secrets(platform: Platform) -> dict[str, str]:
+    """Random secrets of the instance, made on first use and kept in var/<instance>/secrets.json (0600):
+    a SECRET_KEY per service (and the shared package's tests), a client secret per service client, and
+    the password the gateway uses to reach Flower. Nothing well-known: the services refuse to start
+    without real secrets when DEBUG is off (docs/security.md)."""
+    path = platform.instance.var_dir / SECRETS_FILE
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    services = platform.topology.services
+    wanted = [f"{role}.secret_key" for role in [*(s.name for s in services), SHARED_TESTS_ROLE]]
+    wanted += [f"{s.name}.client_secret" for s in services if s.client_scopes]
+    wanted.append("flower.password")
+    missing = [name for name in wanted if name not in stored]
+    if missing:
+        stored |= {name: secrets.token_urlsafe(32) for name in missing}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(stored, indent=2, sort_keys=True))
+        temporary.chmod(0o600)
+        temporary.replace(path)
+    return stored
 
 
 def peer_urls(platform: Platform) -> dict[str, str]:
@@ -679,6 +729,10 @@ def bootstrap(args: argparse.Namespace) -> None:
 
 def provision(platform: Platform) -> None:
     """Create what the instance needs on the shared infrastructure; safe to repeat."""
+    from shared import jwt_keys  # importable only inside the virtualenv, which bootstrap() has switched to
+
+    # The local JWT key pair, made here so that no process but identity's needs the private key's path.
+    jwt_keys.ensure_local_key_pair(KEYS_DIR / "jwt-private.pem", KEYS_DIR / "jwt-public.pem")
     roles = [service.name for service in platform.topology.services] + [SHARED_TESTS_ROLE]
     step(f"Provisioning Postgres roles and databases for {', '.join(roles)}")
     provision_databases(platform, roles)
@@ -749,32 +803,34 @@ def ensure_broker_vhost(platform: Platform) -> None:
     run_rabbitmqctl(rabbitmqctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
 
-def ensure_rabbitmq_prometheus(platform: Platform) -> None:
-    """Queue depths, dead letters and unroutable events come from RabbitMQ's own Prometheus plugin.
+def ensure_rabbitmq_plugins(platform: Platform) -> None:
+    """RabbitMQ's own Prometheus plugin (queue depths, dead letters, unroutable events) and its management
+    API (Flower's queue page), each enabled with rabbitmq-plugins when its port does not answer (no
+    broker restart needed). Without them the platform still runs, so a failure is explained, not fatal."""
+    ensure_rabbitmq_plugin(platform, RABBITMQ_PROMETHEUS_PLUGIN, RABBITMQ_PROMETHEUS_PORT, "queue metrics")
+    ensure_rabbitmq_plugin(
+        platform, RABBITMQ_MANAGEMENT_PLUGIN, RABBITMQ_MANAGEMENT_PORT, "Flower's queue page"
+    )
 
-    Enabled with rabbitmq-plugins when its port does not answer (no broker restart needed). Without it
-    the platform still runs, so a failure is explained, not fatal.
-    """
+
+def ensure_rabbitmq_plugin(platform: Platform, plugin: str, port: int, purpose: str) -> None:
     host = host_and_port(platform.endpoints.broker_url, 5672)[0]
-    if tcp_reachable(host, RABBITMQ_PROMETHEUS_PORT):
+    if tcp_reachable(host, port):
         return
     command = shutil.which("rabbitmq-plugins")
     hint = (
-        f"queue metrics are unavailable: RabbitMQ's {RABBITMQ_PROMETHEUS_PLUGIN} plugin does not answer on "
-        f"{host}:{RABBITMQ_PROMETHEUS_PORT}; enable it on the broker "
-        f"(rabbitmq-plugins enable {RABBITMQ_PROMETHEUS_PLUGIN})"
+        f"{purpose} unavailable: RabbitMQ's {plugin} plugin does not answer on {host}:{port}; "
+        f"enable it on the broker (rabbitmq-plugins enable {plugin})"
     )
     if command is None:
         print(f"WARNING: {hint}; rabbitmq-plugins is not available here", file=sys.stderr)
         return
-    step(f"Enabling RabbitMQ's {RABBITMQ_PROMETHEUS_PLUGIN} plugin")
-    result = subprocess.run(
-        [command, "enable", RABBITMQ_PROMETHEUS_PLUGIN], capture_output=True, text=True, check=False
-    )
+    step(f"Enabling RabbitMQ's {plugin} plugin")
+    result = subprocess.run([command, "enable", plugin], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         last = ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1]
         print(f"WARNING: {hint}; rabbitmq-plugins failed (exit {result.returncode}): {last}", file=sys.stderr)
-    elif not wait_for(lambda: tcp_reachable(host, RABBITMQ_PROMETHEUS_PORT), 30):
+    elif not wait_for(lambda: tcp_reachable(host, port), 30):
         print(f"WARNING: {hint}; it was enabled but its port did not open within 30 s", file=sys.stderr)
 
 
@@ -918,12 +974,29 @@ def metrics_wrapped(command: list[str]) -> list[str]:
 
 
 def flower_program(platform: Platform) -> Program:
+    """Flower behind its own password (only the gateway knows it: staff reach it at /flower/), with the
+    broker's management API for its queue page. Secrets go in the environment, not the command line."""
     port = platform.instance.port(platform.topology.flower_port)
     command = [
         str(VENV_BIN / "celery"), "--broker", platform.instance.broker_url,
         "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=flower",  # served at /flower/
     ]  # fmt: skip
-    return Program("flower", command, ROOT, {"PYTHONUNBUFFERED": "1"})
+    env = {"PYTHONUNBUFFERED": "1", **flower_env(platform)}
+    env["FLOWER_BROKER_API"] = broker_management_api(platform.instance.broker_url)
+    return Program("flower", command, ROOT, env)
+
+
+def flower_env(platform: Platform) -> dict[str, str]:
+    """FLOWER_BASIC_AUTH, for Flower and for the gateway that sends it on behalf of staff."""
+    return {"FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{instance_secrets(platform)['flower.password']}"}
+
+
+def broker_management_api(broker_url: str) -> str:
+    """The RabbitMQ management API's URL, with the broker's credentials (Flower's --broker_api)."""
+    parts = urlsplit(broker_url)
+    credentials = parts.netloc.rpartition("@")[0] or "guest:guest"
+    host = url_host(parts.hostname or "127.0.0.1")
+    return f"http://{credentials}@{host}:{RABBITMQ_MANAGEMENT_PORT}/api/"
 
 
 def sandbox_program(platform: Platform, sandbox: Sandbox) -> Program:
@@ -1014,7 +1087,7 @@ def render_gateway(platform: Platform) -> None:
         return
     binary = ensure_nginx()
     try:
-        conf = render.write(gateway)
+        conf = render.write(gateway, {**os.environ, **flower_env(platform)})
     except FileNotFoundError as exc:  # Swagger UI's files come from a pinned requirement
         raise PlatformError(str(exc)) from exc
     step(f"Rendered {display(conf)}")
@@ -1531,7 +1604,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # become inventory's stock rows, and an event published before its queue is bound is unroutable.
     run_management_commands(platform, MIGRATE_COMMANDS)
     run_management_commands(platform, SEED_COMMANDS)
-    ensure_rabbitmq_prometheus(platform)
+    ensure_rabbitmq_plugins(platform)
     render_gateway(platform)
     step(f"Rendering {display(platform.instance.supervisor_conf)}")
     conf = render_supervisord_conf(platform.instance, all_programs(platform))

@@ -10,6 +10,7 @@ Templates live in nginx/*.template and use `%%name` placeholders, because `$name
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -28,7 +29,10 @@ ACCESS_MODES = ("public", "read", "protected")
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    # Not no-referrer: under it Chromium sends `Origin: null` with form POSTs, which Django's CSRF origin
+    # check refuses, so no admin form could be submitted. same-origin keeps the origin for our own forms
+    # and sends nothing to other sites.
+    ("Referrer-Policy", "same-origin"),
 )
 # Errors nginx itself produces, in the contract's shape (the services' own errors pass through as they are).
 NGINX_ERRORS = {
@@ -52,6 +56,8 @@ RATE_DEFAULTS = {  # variable: (default rate, burst variable, default burst)
     "GATEWAY_LOGIN_RATE": ("5r/m", "GATEWAY_LOGIN_BURST", "5"),
     "GATEWAY_ORDER_RATE": ("10r/s", "GATEWAY_ORDER_BURST", "20"),
     "GATEWAY_ADMIN_LOGIN_RATE": ("10r/m", "GATEWAY_ADMIN_LOGIN_BURST", "10"),
+    # Token refresh has a budget of its own: a signed-in client refreshing is not a password guesser.
+    "GATEWAY_REFRESH_RATE": ("30r/m", "GATEWAY_REFRESH_BURST", "20"),
 }
 # Swagger UI's files inside the installed drf-spectacular-sidecar package (copied next to /docs/).
 SWAGGER_UI_FILES = (
@@ -91,6 +97,7 @@ class Gateway:
     login_paths: tuple[str, ...]
     per_user_paths: tuple[str, ...]
     admin_login_path: str = ""
+    refresh_paths: tuple[str, ...] = ()
     # Every web instance's port per service (default: the service's port alone), and the internal
     # listener per service that peers call (<NAME>_URL) so that they too reach every instance.
     instance_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -166,6 +173,7 @@ def load_gateway(
         login_paths=tuple(table.get("login_paths", ())),
         per_user_paths=tuple(table.get("per_user_paths", ())),
         admin_login_path=table.get("admin_login_path", ""),
+        refresh_paths=tuple(table.get("refresh_paths", ())),
         instance_ports=instance_ports or {name: (port,) for name, port in service_ports.items()},
         balancer_ports=balancer_ports or {},
     )
@@ -251,8 +259,23 @@ def error_pages(statuses, edge: bool = True) -> str:
     for status in statuses:
         code, message = NGINX_ERRORS[status]
         headers = error_headers(status, edge)
-        lines.append(error_location.substitute(status=status, code=code, message=message, headers=headers))
+        before = revocation_unavailable() if edge and status == 403 else ""
+        lines.append(
+            error_location.substitute(
+                status=status, code=code, message=message, headers=headers, before_return=before
+            )
+        )
     return "\n".join(lines)
+
+
+def revocation_unavailable() -> str:
+    """In @error_403: the verifier's fail-closed refusal (X-Auth-Unavailable) is really a 503. Headers
+    set inside `if` replace the location's, so all of them are repeated there."""
+    code, message = NGINX_ERRORS[503]
+    headers = header_lines((("X-Request-ID", "$edge_request_id"), ("Retry-After", "5")), 16)
+    body = json.dumps({"error": {"code": code, "message": message, "fields": {}}})
+    pad = " " * 12
+    return f"{pad}if ($auth_unavailable) {{\n{headers}\n{pad}    return 503 '{body}';\n{pad}}}"
 
 
 def auth_locations() -> str:
@@ -260,7 +283,7 @@ def auth_locations() -> str:
     keys = {
         "strict": "strict|$http_authorization",
         "read": "read|$request_method|$http_authorization",
-        "staff": "staff|$http_authorization|$cookie_access_token",
+        "staff": "staff|$http_authorization|$cookie_admin_sso",
     }
     auth_location = template("auth_location.template")
     return "\n".join(auth_location.substitute(mode=mode, cache_key=key) for mode, key in keys.items())
@@ -288,9 +311,11 @@ def api_routes(gateway: Gateway, rates: dict) -> list[str]:
         if route.path in gateway.login_paths:
             # limit_req set here replaces the server's, so the per-address zone is repeated.
             directives += [per_ip, f"limit_req zone=login burst={rates['GATEWAY_LOGIN_BURST']} nodelay;"]
+        if route.path in gateway.refresh_paths:
+            directives += [per_ip, f"limit_req zone=refresh burst={rates['GATEWAY_REFRESH_BURST']} nodelay;"]
         blocks.append(location(route.path, f"{route.service}, {route.access}", directives))
     for path in gateway.per_user_paths:
-        owner = next(r for r in gateway.routes if path.startswith(r.path))
+        owner = max((r for r in gateway.routes if path.startswith(r.path)), key=lambda r: len(r.path))
         directives = ["auth_request /_auth/strict;", "proxy_pass http://per_user_limiter;"]
         if owner.service != "orders":
             raise ValueError("per_user_paths: the limiter hop forwards to orders only")
@@ -298,7 +323,7 @@ def api_routes(gateway: Gateway, rates: dict) -> list[str]:
     return blocks
 
 
-def extra_routes(gateway: Gateway) -> list[str]:
+def extra_routes(gateway: Gateway, env: dict) -> list[str]:
     """Each service's OpenAPI document at /api/schema/<service>/ and staff-only Flower at /flower/."""
     blocks = [
         location(
@@ -308,9 +333,25 @@ def extra_routes(gateway: Gateway) -> list[str]:
         )
         for name in gateway.service_ports
     ]
-    flower = ["auth_request /_auth/staff;", "proxy_pass http://flower;"]
-    blocks.append(location("/flower/", "Flower: staff only (Bearer header or access_token cookie)", flower))
+    # Flower asks for its own password (basic auth) so that its port opens to nobody else; the gateway,
+    # once the verifier has found a member of staff, sends that password in place of the visitor's header.
+    flower = [
+        "auth_request /_auth/staff;",
+        f'proxy_set_header Authorization "{flower_authorization(env)}";',  # never the visitor's
+        "proxy_pass http://flower;",
+    ]
+    blocks.append(
+        location("/flower/", "Flower: staff only (staff token or the admin sign-on cookie)", flower)
+    )
     return blocks
+
+
+def flower_authorization(env: dict) -> str:
+    """The Authorization header the gateway sends Flower: FLOWER_BASIC_AUTH ("user:password")."""
+    credentials = env.get("FLOWER_BASIC_AUTH", "")
+    if ":" not in credentials or '"' in credentials:
+        raise ValueError("FLOWER_BASIC_AUTH must be set to user:password (the password Flower asks for)")
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
 
 
 def admin_routes(gateway: Gateway, rates: dict) -> list[str]:
@@ -320,21 +361,25 @@ def admin_routes(gateway: Gateway, rates: dict) -> list[str]:
     way; the single sign-on login page gets its own per-address limit on POST (password guessing).
     """
     blocks = []
+    if gateway.admin_login_path:
+        owner = gateway.admin_login_path.strip("/").split("/")[1]
+        if owner not in gateway.service_ports:
+            raise ValueError(f"admin_login_path {gateway.admin_login_path}: no service {owner!r}")
     for name in gateway.service_ports:
         blocks.append(location(f"/admin/{name}/", f"{name} admin", [f"proxy_pass http://svc_{name};"]))
         blocks.append(
             location(f"/static/{name}/", f"{name} admin assets", [f"proxy_pass http://svc_{name};"])
         )
-    if gateway.admin_login_path:
-        owner = gateway.admin_login_path.strip("/").split("/")[1]
-        if owner not in gateway.service_ports:
-            raise ValueError(f"admin_login_path {gateway.admin_login_path}: no service {owner!r}")
+        # Every admin's login form is a password form (identity's is the sign-on; the others' take a
+        # local account with ?local=1): each one's POSTs are limited per address.
         directives = [
             f"limit_req zone=per_ip burst={rates['GATEWAY_RATE_PER_IP_BURST']} nodelay;",
             f"limit_req zone=admin_login burst={rates['GATEWAY_ADMIN_LOGIN_BURST']} nodelay;",
-            f"proxy_pass http://svc_{owner};",
+            f"proxy_pass http://svc_{name};",
         ]
-        blocks.append(location(f"= {gateway.admin_login_path}", "admin single sign-on login", directives))
+        blocks.append(
+            location(f"= /admin/{name}/login/", f"{name} admin login (a password form)", directives)
+        )
     return blocks
 
 
@@ -350,6 +395,15 @@ def rates_from(env: dict) -> dict:
     return rates
 
 
+def retry_after_map(gateway: Gateway, rates: dict) -> str:
+    """`map $uri $retry_after` entries: the paths under a slower zone than the per-address one."""
+    waits = {path: retry_after(rates["GATEWAY_LOGIN_RATE"]) for path in gateway.login_paths}
+    waits |= {path: retry_after(rates["GATEWAY_REFRESH_RATE"]) for path in gateway.refresh_paths}
+    admin_wait = retry_after(rates["GATEWAY_ADMIN_LOGIN_RATE"])
+    waits |= {f"/admin/{name}/login/": admin_wait for name in gateway.service_ports}
+    return "\n        ".join(f'"{path}" {seconds};' for path, seconds in waits.items())
+
+
 def retry_after(rate: str) -> int:
     """Seconds until a rate like 5r/m lets one more request through (nginx's own unit arithmetic)."""
     count, _, unit = rate.partition("r/")
@@ -361,11 +415,6 @@ def retry_after(rate: str) -> int:
 
 def render_conf(gateway: Gateway, env: dict) -> str:
     rates = rates_from(env)
-    login_retry = retry_after(rates["GATEWAY_LOGIN_RATE"])
-    retry_map = "\n        ".join(f'"{path}" {login_retry};' for path in gateway.login_paths)
-    if gateway.admin_login_path:
-        admin_retry = retry_after(rates["GATEWAY_ADMIN_LOGIN_RATE"])
-        retry_map += f'\n        "{gateway.admin_login_path}" {admin_retry};'
 
     return template("nginx.conf.template").substitute(
         instance=gateway.instance,
@@ -379,9 +428,10 @@ def render_conf(gateway: Gateway, env: dict) -> str:
         rate_per_ip_burst=rates["GATEWAY_RATE_PER_IP_BURST"],
         login_rate=rates["GATEWAY_LOGIN_RATE"],
         admin_login_rate=rates["GATEWAY_ADMIN_LOGIN_RATE"],
+        refresh_rate=rates["GATEWAY_REFRESH_RATE"],
         order_rate=rates["GATEWAY_ORDER_RATE"],
         order_rate_burst=rates["GATEWAY_ORDER_BURST"],
-        retry_after_map=retry_map,
+        retry_after_map=retry_after_map(gateway, rates),
         retry_after_default=max(
             retry_after(rates["GATEWAY_RATE_PER_IP"]), retry_after(rates["GATEWAY_ORDER_RATE"])
         ),
@@ -393,7 +443,7 @@ def render_conf(gateway: Gateway, env: dict) -> str:
         limiter_error_pages=error_pages([429], edge=False),
         auth_locations=auth_locations(),
         routes="\n".join(
-            [*api_routes(gateway, rates), *extra_routes(gateway), *admin_routes(gateway, rates)]
+            [*api_routes(gateway, rates), *extra_routes(gateway, env), *admin_routes(gateway, rates)]
         ),
     )
 
@@ -437,6 +487,8 @@ def write(gateway: Gateway, env: dict | None = None, swagger_ui: Path | None = N
     (gateway.var_dir / "log").mkdir(parents=True, exist_ok=True)
     copy_swagger_ui(gateway.nginx_dir / "docs" / "swagger-ui", swagger_ui)
     (gateway.nginx_dir / "docs" / "index.html").write_text(render_docs(gateway))
+    gateway.conf_file.touch(mode=0o600)  # it holds Flower's password
+    gateway.conf_file.chmod(0o600)
     gateway.conf_file.write_text(render_conf(gateway, env))
     return gateway.conf_file
 

@@ -7,13 +7,14 @@ services receive, so a client can never choose them. Modes:
 - strict: a valid access token is required (Bearer header);
 - read: anonymous GET/HEAD/OPTIONS pass (public catalog reads), anything else needs a valid token,
   and a token that is sent must be valid whatever the method;
-- staff: a valid token with the staff role, from the Bearer header or the `access_token` cookie
-  (browsers opening Flower cannot add a header).
+- staff: a member of staff, by a Bearer access token or by the admin single sign-on cookie that
+  identity's admin login sets (so a browser signed in to the admin opens Flower without a token).
 
-A token is valid when its RS256 signature checks out against identity's public key (no other algorithm
-is accepted, so `alg: none` and HS256-with-the-public-key tricks fail), it is an unexpired access token
-from our issuer, and its user has not been deactivated since it was issued (the Redis revocation list
-that shared.auth reads too; like there, a Redis outage fails open).
+Tokens are judged by the same code as in every service (shared.auth.tokens for validity,
+shared.auth.revocation for withdrawn tokens): identity's public key, RS256 only, our issuer, unexpired,
+the right kind, not revoked. The revocation list fails open for access tokens in strict and read modes
+(as in the services: a Redis outage must not refuse every customer) and closed for staff: then the
+answer is 403 with `X-Auth-Unavailable: 1`, which the gateway turns into a 503 with Retry-After.
 
 GET /health aggregates every service's /health/ready (URLs from <SERVICE>_URL, names from
 GATEWAY_SERVICES): healthy when all are, unhealthy when any answers unhealthy, and degraded when any is
@@ -33,12 +34,11 @@ from functools import lru_cache
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
-import jwt
-import redis
+from shared.auth.revocation import RevocationList, RevocationUnavailable
+from shared.auth.tokens import ADMIN_SSO_COOKIE, TokenRefused, Verifier, roles_of
 
 logger = logging.getLogger("gateway.verifier")
 
-REVOCATION_KEY = "auth:revoked:{user_id}"  # the key shared.auth writes and reads
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEALTH_TIMEOUT = float(os.environ.get("GATEWAY_HEALTH_TIMEOUT", "2"))
 STATUS_TEXT = {200: "200 OK", 204: "204 No Content", 401: "401 Unauthorized", 403: "403 Forbidden",
@@ -48,9 +48,10 @@ STATUS_TEXT = {200: "200 OK", 204: "204 No Content", 401: "401 Unauthorized", 40
 class Refused(Exception):
     """The request may not pass: `status` 401 (who are you?) or 403 (not allowed)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: list | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or []
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -67,13 +68,14 @@ def public_key() -> str:
 
 
 @lru_cache(maxsize=1)
-def redis_client() -> redis.Redis:
+def verifier() -> Verifier:
+    return Verifier(public_key=public_key(), issuer=os.environ.get("JWT_ISSUER", "order-platform-identity"))
+
+
+@lru_cache(maxsize=1)
+def revocation_list() -> RevocationList:
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-
-def issuer() -> str:
-    return os.environ.get("JWT_ISSUER", "order-platform-identity")
+    return RevocationList(url, timeout=float(os.environ.get("AUTH_REVOCATION_TIMEOUT", "0.25")))
 
 
 # --- token verification --------------------------------------------------------------------------------
@@ -90,63 +92,55 @@ def bearer_token(environ: dict) -> str | None:
     return token.strip()
 
 
-def cookie_token(environ: dict) -> str | None:
+def sso_cookie(environ: dict) -> str | None:
     try:
-        morsel = SimpleCookie(environ.get("HTTP_COOKIE", "")).get("access_token")
+        morsel = SimpleCookie(environ.get("HTTP_COOKIE", "")).get(ADMIN_SSO_COOKIE)
     except CookieError:
         return None
     return morsel.value if morsel else None
 
 
-def verify_token(token: str) -> dict:
-    """The claims of a valid access token, or Refused(401)."""
-    try:
-        claims = jwt.decode(
-            token, public_key(), algorithms=["RS256"], issuer=issuer(),
-            options={"require": ["exp", "iat", "user_id"]},
-        )  # fmt: skip
-    except jwt.ExpiredSignatureError:
-        raise Refused(401, "token_not_valid", "The token has expired.") from None
-    except jwt.PyJWTError:
-        raise Refused(401, "token_not_valid", "The token is invalid.") from None
-    if claims.get("token_type") != "access":
-        raise Refused(401, "token_not_valid", "An access token is required.")
-    if is_revoked(str(claims["user_id"]), int(claims["iat"])):
-        raise Refused(401, "token_revoked", "This account has been deactivated.")
+def access_claims(token: str, *, fail_open: bool) -> dict:
+    """The claims of a valid, unrevoked access token, or Refused."""
+    claims = verifier().access(token)
+    revocation_list().check(claims, fail_open=fail_open)
     return claims
 
 
-def is_revoked(user_id: str, issued_at: int) -> bool:
-    """True if the user was deactivated at or after the token's issue time (shared.auth's rule)."""
-    try:
-        value = redis_client().get(REVOCATION_KEY.format(user_id=user_id))
-    except redis.RedisError:  # same choice as the services: a cache outage must not log everybody out
-        logger.warning("token revocation list unreachable; accepting token")
-        return False
-    return value is not None and issued_at <= int(value)
-
-
-def roles_of(claims: dict) -> list[str]:
-    roles = [str(role) for role in claims.get("roles") or []]
-    if claims.get("is_staff") and "staff" not in roles:
-        roles.append("staff")
-    return roles
+def staff_claims(environ: dict) -> dict:
+    """A member of staff, by Bearer access token or by the admin sign-on cookie; fail closed."""
+    token = bearer_token(environ)
+    if token is not None:
+        claims = access_claims(token, fail_open=False)
+    elif cookie := sso_cookie(environ):
+        claims = verifier().admin_sso(cookie)
+        revocation_list().check(claims, fail_open=False)
+    else:
+        raise Refused(401, "not_authenticated", "Sign in to the admin, or send a staff access token.")
+    if "staff" not in roles_of(claims):
+        raise Refused(403, "permission_denied", "Only staff may do this.")
+    return claims
 
 
 def decide(mode: str, environ: dict) -> dict | None:
     """Claims of the caller, None for an allowed anonymous request, or Refused."""
-    method = environ.get("HTTP_X_ORIGINAL_METHOD", "GET").upper()
-    token = bearer_token(environ)
-    if token is None and mode == "staff":
-        token = cookie_token(environ)
-    if token is None:
-        if mode == "read" and method in SAFE_METHODS:
-            return None
-        raise Refused(401, "not_authenticated", "Authentication credentials were not provided.")
-    claims = verify_token(token)
-    if mode == "staff" and "staff" not in roles_of(claims):
-        raise Refused(403, "permission_denied", "Only staff may do this.")
-    return claims
+    try:
+        if mode == "staff":
+            return staff_claims(environ)
+        method = environ.get("HTTP_X_ORIGINAL_METHOD", "GET").upper()
+        token = bearer_token(environ)
+        if token is None:
+            if mode == "read" and method in SAFE_METHODS:
+                return None
+            raise Refused(401, "not_authenticated", "Authentication credentials were not provided.")
+        return access_claims(token, fail_open=True)
+    except TokenRefused as exc:
+        raise Refused(exc.status, exc.code, exc.message) from None
+    except RevocationUnavailable:
+        # auth_request only understands 2xx, 401 and 403: the gateway maps this 403 to a 503.
+        raise Refused(
+            403, "service_unavailable", "Sign-in cannot be checked right now.", [("X-Auth-Unavailable", "1")]
+        ) from None
 
 
 # --- health aggregate ----------------------------------------------------------------------------------
@@ -218,7 +212,8 @@ def verify_view(environ: dict, start_response) -> list:
     try:
         claims = decide(mode, environ)
     except Refused as refused:
-        return respond(start_response, refused.status, error(refused.code, refused.message))
+        body = error(refused.code, refused.message)
+        return respond(start_response, refused.status, body, headers=refused.headers)
     if claims is None:
         return respond(start_response, 204, headers=[("X-User-Id", ""), ("X-User-Roles", "")])
     headers = [("X-User-Id", str(claims["user_id"])), ("X-User-Roles", ",".join(roles_of(claims)))]

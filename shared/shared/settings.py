@@ -11,9 +11,12 @@ A service's `config/settings.py` names itself and what is its own:
         subscriptions={"payment.succeeded": "orders.handlers.on_payment_succeeded"},
     )
 
-Nothing exists only in "production": integrations switch on from the environment. Variables:
+Nothing exists only in "production": integrations switch on from the environment, and with DEBUG off
+no secret has a default (SECRET_KEY, SERVICE_CLIENT_SECRET): a service without them refuses to start.
+Variables:
 DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
-JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, EVENTS_DELIVERY_LIMIT,
+JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
+SERVICE_TOKEN_SECONDS, SERVICE_CLIENT_SECRET, AUTH_REVOCATION_TIMEOUT (see shared.auth), EVENTS_DELIVERY_LIMIT,
 EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, <SERVICE>_URL (each service's base URL),
 EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
 USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
@@ -29,8 +32,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from shared import jwt_keys, tracing
+from shared.auth.tokens import ADMIN_SSO_COOKIE
 from shared.logging import logging_config
 from shared.messaging import topology
 
@@ -90,6 +95,15 @@ _PASSWORD_VALIDATORS = [
 ]
 
 
+CONSUMER_ADMIN_APP = "shared.admin_sso.apps.ConsumerAdminConfig"
+
+
+def _middleware(*, consumes_sso: bool) -> list[str]:
+    """identity issues the sign-on cookie and keeps its own admin sessions: no SSO middleware there."""
+    sso = "shared.admin_sso.middleware.AdminSsoMiddleware"
+    return [name for name in _MIDDLEWARE if consumes_sso or name != sso]
+
+
 def _service_urls(env: environ.Env) -> dict[str, str]:
     """Base URL of every service (and the payment provider), `<NAME>_URL` or topology.toml's port."""
     topology_file = jwt_keys.REPO_ROOT / "topology.toml"
@@ -111,14 +125,7 @@ def _database(env: environ.Env, service: str) -> dict:
     return database
 
 
-def _rest_framework(*, signs_tokens: bool, debug: bool) -> dict:
-    # identity checks the user row on every request (so deactivation bites at once there); every other
-    # service verifies the token alone, plus the shared revocation list.
-    authentication = (
-        "rest_framework_simplejwt.authentication.JWTAuthentication"
-        if signs_tokens
-        else "shared.auth.RevocationCheckedJWTAuthentication"
-    )
+def _rest_framework(*, authentication: str, debug: bool) -> dict:
     renderers = ["rest_framework.renderers.JSONRenderer"]
     if debug:
         renderers.append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -137,24 +144,35 @@ def _rest_framework(*, signs_tokens: bool, debug: bool) -> dict:
     }
 
 
-def _simple_jwt(env: environ.Env, keys: jwt_keys.KeyPair) -> dict:
+def _jwt(env: environ.Env, keys: jwt_keys.KeyPair) -> dict:
+    """identity's tokens (shared.auth.tokens): who signs them, how long each kind lives."""
     return {
-        "ALGORITHM": "RS256",
-        "SIGNING_KEY": keys.private_pem,
-        "VERIFYING_KEY": keys.public_pem,
         "ISSUER": env.str("JWT_ISSUER", default="order-platform-identity"),
-        "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
-        "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_HOURS", default=24)),
-        "ROTATE_REFRESH_TOKENS": True,
-        "BLACKLIST_AFTER_ROTATION": True,
-        "UPDATE_LAST_LOGIN": True,
-        "USER_ID_FIELD": "id",
-        "USER_ID_CLAIM": "user_id",
-        "AUTH_HEADER_TYPES": ("Bearer",),
+        "SIGNING_KEY": keys.private_pem,  # identity only; empty everywhere else
+        "PUBLIC_KEY": keys.public_pem,
+        "ACCESS_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
+        # An API sign-in's whole life: rotating its refresh token never extends it.
+        "SIGN_IN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_HOURS", default=24)),
+        "ADMIN_SIGN_IN_LIFETIME": timedelta(hours=env.int("ADMIN_SIGN_IN_HOURS", default=8)),
+        "SERVICE_TOKEN_LIFETIME": timedelta(seconds=env.int("SERVICE_TOKEN_SECONDS", default=300)),
     }
 
 
-def _admin(env: environ.Env, service: str, *, signs_tokens: bool) -> dict:
+def _secret(env: environ.Env, name: str, *, debug: bool, local_default: str) -> str:
+    """A secret from the environment. Only with DEBUG on may a well-known local value stand in for it:
+    a service that would otherwise sign sessions with a key anyone can read refuses to start."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if debug:
+        return local_default
+    raise ImproperlyConfigured(
+        f"{name} is not set. Set it (a long random value; `manage_all.py up` generates one per instance), "
+        "or set DEBUG=true for a throwaway local run."
+    )
+
+
+def _admin(env: environ.Env, service: str) -> dict:
     """Each admin lives under /admin/<service>/ (its assets under /static/<service>/), so the paths
     Django builds are right both on the service's own port and through the gateway, and six admins on
     one host keep their cookies apart. identity's login is everyone's (shared.admin_sso, docs/admin.md).
@@ -179,8 +197,7 @@ def _admin(env: environ.Env, service: str, *, signs_tokens: bool) -> dict:
         # Origins allowed to POST to the admin when they differ from the request's host (other proxies).
         "CSRF_TRUSTED_ORIGINS": env.list("CSRF_TRUSTED_ORIGINS", default=[]),
         "ADMIN_SSO": {
-            "ROLE": "issuer" if signs_tokens else "consumer",
-            "COOKIE_NAME": "admin_sso",
+            "COOKIE_NAME": ADMIN_SSO_COOKIE,
             "COOKIE_SECONDS": env.int("ADMIN_SSO_COOKIE_SECONDS", default=900),
             "COOKIE_SECURE": env.bool("ADMIN_SSO_COOKIE_SECURE", default=False),
             "LOGIN_URL": env.str("ADMIN_SSO_LOGIN_URL", default="/admin/identity/login/"),
@@ -231,11 +248,18 @@ def configure(
     beat_schedule: dict | None = None,
     extra_apps: list[str] | None = None,
     downstreams: list[str] | None = None,
+    api_authentication: str = "shared.auth.api.AccessTokenAuthentication",
+    admin_app: str = CONSUMER_ADMIN_APP,
+    service_client: bool = False,
 ) -> None:
     """Fill a service's settings module namespace. `namespace` is the module's `globals()`.
 
     `downstreams`: the services this one calls through `shared.http` (their circuit breaker state is
     exported as `circuit_breaker_state{downstream}`, even by a process that has not called them yet).
+    `signs_tokens`: identity only (it loads the private key). `api_authentication` and `admin_app`:
+    identity's own classes replace the consumers'. `service_client`: the service calls other services'
+    `/internal/` routes, so it needs its client secret (SERVICE_CLIENT_SECRET) for identity's
+    client-credentials grant (docs/security.md).
     """
     env = environ.Env()
     base_dir = Path(namespace["__file__"]).resolve().parent.parent
@@ -250,16 +274,23 @@ def configure(
         **(beat_schedule or {}),
     }
     keys = jwt_keys.load_key_pair(env, signs=signs_tokens)
-    admin_app = f"shared.admin_sso.apps.{'Issuer' if signs_tokens else 'Consumer'}AdminConfig"
+    redis_url = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
+    client_secret = (
+        _secret(
+            env, "SERVICE_CLIENT_SECRET", debug=debug, local_default=f"insecure-local-only-{service}-client"
+        )
+        if service_client
+        else ""
+    )
 
     namespace.update(
         SERVICE_NAME=service,
         BASE_DIR=base_dir,
-        SECRET_KEY=env.str("SECRET_KEY", default=f"insecure-local-only-{service}"),
+        SECRET_KEY=_secret(env, "SECRET_KEY", debug=debug, local_default=f"insecure-local-only-{service}"),
         DEBUG=debug,
         ALLOWED_HOSTS=env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", service]),
-        INSTALLED_APPS=[admin_app, *_BASE_APPS, *(extra_apps or []), *apps],
-        MIDDLEWARE=_MIDDLEWARE,
+        INSTALLED_APPS=["shared.admin_ui", admin_app, *_BASE_APPS, *(extra_apps or []), *apps],
+        MIDDLEWARE=_middleware(consumes_sso=admin_app == CONSUMER_ADMIN_APP),
         ROOT_URLCONF="config.urls",
         WSGI_APPLICATION="config.wsgi.application",
         TEMPLATES=_TEMPLATES,
@@ -268,7 +299,7 @@ def configure(
         CACHES={
             "default": {
                 "BACKEND": "django_redis.cache.RedisCache",
-                "LOCATION": env.str("REDIS_URL", default=DEFAULT_REDIS_URL),
+                "LOCATION": redis_url,
                 "KEY_PREFIX": service,
                 "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
             }
@@ -284,9 +315,12 @@ def configure(
         JSON_MAX_DEPTH=env.int("JSON_MAX_DEPTH", default=32),  # request bodies nested deeper are a 400
         # Django's refusals in the contract's error shape too (shared.errors; handlers in shared.urls).
         CSRF_FAILURE_VIEW="shared.errors.csrf_failure",
-        REST_FRAMEWORK=_rest_framework(signs_tokens=signs_tokens, debug=debug),
-        SIMPLE_JWT=_simple_jwt(env, keys),
-        JWT_PUBLIC_KEY=keys.public_pem,
+        REDIS_URL=redis_url,
+        REST_FRAMEWORK=_rest_framework(authentication=api_authentication, debug=debug),
+        JWT=_jwt(env, keys),
+        # Seconds a revocation-list read may take before the request goes on under the fail policy.
+        AUTH_REVOCATION_TIMEOUT=env.float("AUTH_REVOCATION_TIMEOUT", default=0.25),
+        SERVICE_CLIENT={"ID": service, "SECRET": client_secret},
         SPECTACULAR_SETTINGS={
             "TITLE": f"{service} API",
             "VERSION": "1.0.0",
@@ -311,6 +345,6 @@ def configure(
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),
         OUTBOX_SWEEP_MAX_BATCHES=env.int("OUTBOX_SWEEP_MAX_BATCHES", default=50),
-        **_admin(env, service, signs_tokens=signs_tokens),
+        **_admin(env, service),
         **_celery(env, service, sorted(subscriptions), delivery_limit, beat),
     )

@@ -37,13 +37,13 @@ def answers_ok(session: requests.Session, url: str, timeout: float = 5.0) -> boo
 
 
 def admin_sso_claims(**overrides) -> dict:
-    """The claims of an admin SSO cookie as identity issues them (shared.admin_sso.tokens), written
+    """The claims of an admin SSO cookie as identity issues them (identity.tokens), written
     out literally: tests that forge, alter or expire cookies change what they need with `overrides`."""
     now = int(time.time())
     claims = {
         "iss": "order-platform-identity", "aud": "admin", "token_use": "admin_sso", "iat": now,
         "exp": now + 300, "jti": uuid.uuid4().hex, "user_id": str(uuid.uuid4()), "email": "x@example.com",
-        "name": "X", "is_staff": True, "is_superuser": True,
+        "name": "X", "is_staff": True, "is_superuser": True, "ver": 1, "sid": str(uuid.uuid4()),
     }  # fmt: skip
     return claims | overrides
 
@@ -135,9 +135,15 @@ def scrape(url: str, *, timeout: float = 5.0) -> MetricSamples:
 
 
 def access_token(
-    *, user_id: str, email: str = "user@example.com", is_staff: bool = False, lifetime_seconds: int = 300
+    *,
+    user_id: str,
+    email: str = "user@example.com",
+    is_staff: bool = False,
+    lifetime_seconds: int = 300,
+    **claims,
 ) -> str:
-    """A token exactly like identity issues, signed with the local private key: for services' tests."""
+    """A token exactly like identity issues, signed with the local private key: for services' tests.
+    `claims` adds or replaces claims (`ver`, `sid`, ...)."""
     import jwt
     from django.conf import settings
 
@@ -151,8 +157,10 @@ def access_token(
         "email": email,
         "is_staff": is_staff,
         "roles": ["staff"] if is_staff else ["customer"],
-        "iss": settings.SIMPLE_JWT["ISSUER"],
-    }
+        "ver": 1,
+        "sid": str(uuid.uuid4()),
+        "iss": settings.JWT["ISSUER"],
+    } | claims
     return jwt.encode(claims, _signing_key(), algorithm="RS256")
 
 

@@ -1,20 +1,18 @@
 """shared.admin_sso in a consuming service (the probe): which cookies open its admin, the shadow user,
-and where visitors without one are sent. Real Postgres and Redis; the gateway-level flow with identity
-is tests/test_admin_sso.py at the repository root.
+where visitors without one are sent, and what happens when the revocation list cannot be read. Real
+Postgres and Redis; the gateway-level flow with identity is tests/test_admin_sso.py at the repository root.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from types import SimpleNamespace
 
 import jwt
 import pytest
 from django.contrib.auth import get_user_model
 
-from shared.admin_sso import tokens
-from shared.auth import revoke_user_tokens
+from shared.auth.api import revocation_list
 from shared.jwt_keys import generate_pair
 from shared.testing import admin_sso_claims
 
@@ -35,18 +33,35 @@ OTHER_KEYS = _key_pair()
 @pytest.fixture(autouse=True)
 def identity_keys(settings):
     """The probe verifies with the public key of a key pair the test holds, as if it were identity's."""
-    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": IDENTITY_KEYS[0]}
-    settings.JWT_PUBLIC_KEY = IDENTITY_KEYS[1]
+    settings.JWT = {**settings.JWT, "PUBLIC_KEY": IDENTITY_KEYS[1]}
+    from shared.auth import api
+
+    api.verifier.cache_clear()
+    yield
+    api.verifier.cache_clear()
 
 
-def _staff(**fields) -> SimpleNamespace:
-    values = {"pk": uuid.uuid4(), "email": "ops@example.com", "full_name": "Olga Ops", "is_active": True,
-              "is_staff": True, "is_superuser": True}  # fmt: skip
-    return SimpleNamespace(**(values | fields))
+@pytest.fixture
+def revocations():
+    """The revocation list the probe reads; the entries a test writes are removed afterwards."""
+    store, written = revocation_list(), []
+    yield store, written
+    if written:
+        store.redis.delete(*written)
 
 
 def _signed(key: str = IDENTITY_KEYS[0], **overrides) -> str:
     return jwt.encode(admin_sso_claims(**overrides), key, algorithm="RS256")
+
+
+def _staff_cookie(**overrides) -> tuple[dict, str]:
+    claims = (
+        admin_sso_claims(
+            user_id=str(uuid.uuid4()), email="ops@example.com", name="Olga Ops", is_superuser=True
+        )
+        | overrides
+    )
+    return claims, jwt.encode(claims, IDENTITY_KEYS[0], algorithm="RS256")
 
 
 def _with_cookie(client, value: str):
@@ -55,12 +70,12 @@ def _with_cookie(client, value: str):
 
 
 def test_a_valid_cookie_opens_the_admin_as_a_shadow_staff_user(client):
-    staff = _staff()
-    response = _with_cookie(client, tokens.sso_token_issue(user=staff)).get(INDEX)
+    claims, cookie = _staff_cookie()
+    response = _with_cookie(client, cookie).get(INDEX)
 
     assert response.status_code == 200
     assert "/admin/shared_tests/messaging/" in response.content.decode()
-    shadow = get_user_model().objects.get(username=str(staff.pk))
+    shadow = get_user_model().objects.get(username=claims["user_id"])
     assert (shadow.email, shadow.first_name, shadow.is_staff, shadow.is_superuser) == (
         "ops@example.com", "Olga Ops", True, True,
     )  # fmt: skip
@@ -89,6 +104,8 @@ def test_the_shadow_user_follows_the_claims_and_stays_one_row(client):
         pytest.param(lambda: _signed(iat=int(time.time()) - 600, exp=int(time.time()) - 1), id="expired"),
         pytest.param(lambda: _signed(OTHER_KEYS[0]), id="other key"),
         pytest.param(lambda: _signed(iss="someone-else"), id="other issuer"),
+        pytest.param(lambda: _signed(sid=None), id="no sign-in"),
+        pytest.param(lambda: jwt.encode(admin_sso_claims(), None, algorithm="none"), id="alg none"),
         pytest.param(
             lambda: jwt.encode(admin_sso_claims(), "a-shared-secret-of-32-bytes-or-more", algorithm="HS256"),
             id="hmac",
@@ -104,26 +121,52 @@ def test_refused_cookies_leave_the_visitor_anonymous(client, cookie):
     assert not get_user_model().objects.exists()
 
 
-def test_deactivation_at_identity_refuses_cookies_issued_before_it(client):
-    staff = _staff()
-    cookie = tokens.sso_token_issue(user=staff)
-    revoke_user_tokens(user_id=str(staff.pk), at=int(time.time()), ttl_seconds=60)
+def test_a_change_of_access_at_identity_refuses_cookies_of_the_older_version(client, revocations):
+    store, written = revocations
+    claims, cookie = _staff_cookie(ver=3)
+    assert _with_cookie(client, cookie).get(INDEX).status_code == 200
+
+    store.publish_user_version(user_id=claims["user_id"], version=4, ttl_seconds=60)  # demoted, deactivated
+    written.append(f"auth:user-version:{claims['user_id']}")
 
     assert _with_cookie(client, cookie).get(INDEX).status_code == 302
+    assert (
+        _with_cookie(client, _staff_cookie(user_id=claims["user_id"], ver=4)[1]).get(INDEX).status_code == 200
+    )
 
 
-def test_a_revoked_cookie_is_refused_and_others_are_not(client):
-    revoked, other = tokens.sso_token_issue(user=_staff()), tokens.sso_token_issue(user=_staff())
-    tokens.sso_token_revoke(revoked)
+def test_an_ended_sign_in_refuses_every_cookie_minted_for_it_and_no_other(client, revocations):
+    store, written = revocations
+    sign_in = str(uuid.uuid4())
+    first, second = _staff_cookie(sid=sign_in)[1], _staff_cookie(sid=sign_in)[1]
+    other = _staff_cookie()[1]
 
-    assert _with_cookie(client, revoked).get(INDEX).status_code == 302
+    store.publish_sign_ins_ended([sign_in], ttl_seconds=60)  # logout at identity
+    written.append(f"auth:sign-in-ended:{sign_in}")
+
+    assert _with_cookie(client, first).get(INDEX).status_code == 302
+    assert _with_cookie(client, second).get(INDEX).status_code == 302
     assert _with_cookie(client, other).get(INDEX).status_code == 200
 
 
-def test_only_active_staff_get_a_cookie():
-    for user in (_staff(is_staff=False), _staff(is_active=False)):
-        with pytest.raises(tokens.SsoRefused):
-            tokens.sso_token_issue(user=user)
+@pytest.fixture
+def unreachable_revocation_list(settings):
+    """The revocation list is read from a port where nothing listens."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    revocation_list.cache_clear()
+    yield
+    revocation_list.cache_clear()
+
+
+def test_an_unreadable_revocation_list_closes_the_admin_with_a_fast_503(client, unreachable_revocation_list):
+    """Fail closed for staff (docs/security.md)."""
+    started = time.monotonic()
+    response = _with_cookie(client, _staff_cookie()[1]).get(INDEX)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert time.monotonic() - started < 1.0
+    assert not get_user_model().objects.exists()
 
 
 def test_the_login_page_sends_visitors_to_identity_with_where_they_were_going(client, settings):
@@ -135,7 +178,7 @@ def test_the_login_page_sends_visitors_to_identity_with_where_they_were_going(cl
 
 
 def test_logout_hands_over_to_identity(client):
-    response = _with_cookie(client, tokens.sso_token_issue(user=_staff())).post("/admin/shared_tests/logout/")
+    response = _with_cookie(client, _staff_cookie()[1]).post("/admin/shared_tests/logout/")
 
     assert response.status_code == 302
     assert response["Location"] == "/admin/identity/logout/"

@@ -45,6 +45,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    # Raised whenever the tokens already issued must stop working: a role change, a deactivation, a new
+    # password. Every token carries the version it was issued under (`ver`); older ones are refused.
+    auth_version = models.PositiveIntegerField(default=1, editable=False)
+    auth_changed_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
 
     objects = UserManager()
 
@@ -62,3 +66,45 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def roles(self) -> list[str]:
         return ["staff"] if self.is_staff else ["customer"]
+
+
+class SignIn(models.Model):
+    """One sign-in of a user: an API login's chain of refresh tokens, or an admin single sign-on session.
+
+    Every token minted for it carries its id (`sid`), so ending it (logout, refresh-token reuse,
+    deactivation) withdraws all of them at once. It lasts at most until `expires_at`, however often its
+    refresh token is rotated. For API sign-ins, only the refresh token with `refresh_jti` is valid:
+    presenting an older one means it was copied, and ends the sign-in.
+    """
+
+    class Kind(models.TextChoices):
+        API = "api"
+        ADMIN = "admin"
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout"
+        REFRESH_REUSE = "refresh_reuse"
+        ACCOUNT_CHANGED = "account_changed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_ins")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    refresh_jti = models.CharField(max_length=64, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user"], condition=models.Q(ended_at__isnull=True), name="sign_in_open_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} sign-in of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None and self.expires_at > timezone.now()

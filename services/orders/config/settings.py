@@ -11,6 +11,7 @@ configure(
     service="orders",
     apps=["orders"],
     downstreams=["catalog"],
+    service_client=True,  # reads the other services' part of a saga (the timeline)
     subscriptions={
         "product.created": "orders.handlers.on_product_changed",
         "product.updated": "orders.handlers.on_product_changed",

@@ -1,15 +1,9 @@
-"""Replace `django.contrib.admin` in INSTALLED_APPS with one of these (shared.settings does)."""
+"""Replace `django.contrib.admin` in INSTALLED_APPS with this (shared.settings does; identity has its own)."""
 
 from django.contrib.admin.apps import AdminConfig
 
 
-class IssuerAdminConfig(AdminConfig):
-    """identity: its admin login issues the SSO cookie."""
-
-    default_site = "shared.admin_sso.sites.IssuerAdminSite"
-
-
 class ConsumerAdminConfig(AdminConfig):
-    """Every other service: its admin accepts the SSO cookie and sends visitors to identity's login."""
+    """Every service but identity: its admin accepts the SSO cookie and sends visitors to identity's login."""
 
     default_site = "shared.admin_sso.sites.ConsumerAdminSite"

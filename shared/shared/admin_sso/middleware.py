@@ -6,10 +6,11 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import MiddlewareNotUsed
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 
 from shared.admin_sso import tokens
+from shared.auth.revocation import RevocationUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +55,23 @@ class AdminSsoMiddleware:
     Stateless on purpose: the cookie is checked on every request and never turned into a local
     session, so logout at identity, expiry and deactivation end access here at once. Without a valid
     cookie the request goes on as it came (anonymous, or a local `?local=1` login), and the admin sends
-    anonymous visitors to identity's login. Goes right after AuthenticationMiddleware.
+    anonymous visitors to identity's login. Goes right after AuthenticationMiddleware; not in identity,
+    which issues the cookie and keeps its own sessions (shared.settings leaves it out there).
     """
 
     def __init__(self, get_response):
-        if settings.ADMIN_SSO["ROLE"] != "consumer":
-            raise MiddlewareNotUsed("identity issues the SSO cookie and keeps its own sessions")
         self.get_response = get_response
         self.prefix = f"/{settings.ADMIN_URL_PATH}"
 
     def __call__(self, request):
         raw = tokens.cookie_value(request)
         if raw and request.path_info.startswith(self.prefix):
-            self._authenticate(request, raw)
+            try:
+                self._authenticate(request, raw)
+            except RevocationUnavailable:
+                # Fail closed (docs/security.md): staff rights are not handed out unchecked.
+                logger.warning("admin SSO cookie not checked: revocation list unreachable")
+                return _sign_in_unavailable()
         return self.get_response(request)
 
     def _authenticate(self, request, raw: str) -> None:
@@ -78,3 +83,13 @@ class AdminSsoMiddleware:
         user = shadow_user_sync(claims=claims)
         request.user = user
         request._cached_user = user
+
+
+def _sign_in_unavailable() -> HttpResponse:
+    response = HttpResponse(
+        "Sign-in cannot be checked right now (the revocation list is unreachable). Try again shortly.",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "5"
+    return response

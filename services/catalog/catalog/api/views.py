@@ -19,7 +19,7 @@ from catalog.api.serializers import (
     ProductV2Serializer,
     ProductWriteSerializer,
 )
-from shared.auth import IsStaff
+from shared.auth.api import IsStaff
 
 LIST_DESCRIPTION = f"""Active products, paginated (staff also see inactive ones).
 

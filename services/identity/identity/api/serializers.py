@@ -1,5 +1,4 @@
 from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from identity.models import User
 
@@ -21,25 +20,45 @@ class UserSerializer(serializers.ModelSerializer):
 
 class UserUpdateSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
+    is_staff = serializers.BooleanField(required=False)
     full_name = serializers.CharField(max_length=200, required=False)
 
     def validate(self, attrs):
         if not attrs:
-            raise serializers.ValidationError("Send is_active and/or full_name.")
+            raise serializers.ValidationError("Send is_active, is_staff and/or full_name.")
         return attrs
 
 
-class LogoutSerializer(serializers.Serializer):
+class CredentialsSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class LogoutSerializer(RefreshSerializer):
+    pass
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
     refresh = serializers.CharField()
 
 
-class TokenObtainSerializer(TokenObtainPairSerializer):
-    """Tokens carry what other services need to authorize without asking identity."""
+class ServiceTokenRequestSerializer(serializers.Serializer):
+    """OAuth 2.0 client credentials grant (RFC 6749, section 4.4); the client may authenticate with HTTP
+    Basic instead of client_id/client_secret in the body."""
 
-    @classmethod
-    def get_token(cls, user):
-        token = super().get_token(user)
-        token["email"] = user.email
-        token["is_staff"] = user.is_staff
-        token["roles"] = user.roles
-        return token
+    grant_type = serializers.ChoiceField(choices=["client_credentials"])
+    client_id = serializers.CharField(max_length=100, required=False)
+    client_secret = serializers.CharField(max_length=200, required=False, trim_whitespace=False)
+    scope = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class ServiceTokenSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    scope = serializers.CharField()

@@ -1,24 +1,34 @@
+import base64
+from urllib.parse import unquote_plus
+
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.views import TokenObtainPairView
 
 from identity import selectors, services
 from identity.api.serializers import (
+    CredentialsSerializer,
     LogoutSerializer,
+    RefreshSerializer,
     RegisterSerializer,
-    TokenObtainSerializer,
+    ServiceTokenRequestSerializer,
+    ServiceTokenSerializer,
+    TokenPairSerializer,
     UserSerializer,
     UserUpdateSerializer,
 )
 from identity.models import User
-from shared.auth import IsStaff
+from shared.auth.api import IsStaff, refused
+from shared.auth.tokens import TokenRefused
 from shared.jwt_keys import jwks_document
 
 
@@ -34,16 +44,56 @@ class RegisterApi(APIView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class TokenObtainApi(TokenObtainPairView):
-    serializer_class = TokenObtainSerializer
+class TokenObtainApi(APIView):
+    """Sign in with e-mail and password: a new sign-in and its first token pair."""
 
-
-class LogoutApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
     def get_authenticate_header(self, request):
-        # Like simplejwt's token views: an invalid refresh token is a 401 (DRF turns it into 403 without).
+        return 'Bearer realm="api"'
+
+    @extend_schema(request=CredentialsSerializer, responses={200: TokenPairSerializer})
+    def post(self, request):
+        serializer = CredentialsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request, **serializer.validated_data)
+        if user is None or not user.is_active:
+            raise AuthenticationFailed("No active account found with the given credentials")
+        return Response(_pair(services.api_sign_in(user=user)))
+
+
+class TokenRefreshApi(APIView):
+    """A new token pair for the sign-in of a refresh token, with the user's roles as they are now."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            pair = services.tokens_refresh(refresh=serializer.validated_data["refresh"])
+        except TokenRefused as exc:
+            raise refused(exc) from None
+        return Response(_pair(pair))
+
+
+def _pair(pair) -> dict:
+    return {"access": pair.access, "refresh": pair.refresh}
+
+
+class LogoutApi(APIView):
+    """End the sign-in of a refresh token: it, and every access token minted for it, stop working."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get_authenticate_header(self, request):
         return 'Bearer realm="api"'
 
     @extend_schema(request=LogoutSerializer, responses={204: None})
@@ -51,9 +101,9 @@ class LogoutApi(APIView):
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            services.token_revoke(refresh=serializer.validated_data["refresh"])
-        except TokenError as exc:  # garbage, expired, already blacklisted or not a refresh token
-            raise InvalidToken(exc.args[0]) from exc
+            services.logout(refresh=serializer.validated_data["refresh"])
+        except TokenRefused as exc:
+            raise refused(exc) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -100,6 +150,52 @@ class UserDetailApi(APIView):
         return Response(UserSerializer(user).data)
 
 
+class ServiceTokenApi(APIView):
+    """OAuth 2.0 client credentials grant for the platform's own services (an /internal/ route: the
+    gateway never routes it). Errors keep the platform's error shape, with OAuth's codes."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, FormParser]
+
+    def get_authenticate_header(self, request):
+        return 'Basic realm="internal"'
+
+    @extend_schema(request=ServiceTokenRequestSerializer, responses={200: ServiceTokenSerializer})
+    def post(self, request):
+        serializer = ServiceTokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client_id, secret = _client_credentials(request, serializer.validated_data)
+        try:
+            token, lifetime, scopes = services.service_token_grant(
+                client_id=client_id, client_secret=secret, scope=serializer.validated_data.get("scope", "")
+            )
+        except TokenRefused as exc:
+            raise refused(exc) from None
+        body = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": " ".join(scopes),
+        }
+        return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _client_credentials(request, data: dict) -> tuple[str, str]:
+    """HTTP Basic (RFC 6749 2.3.1: URL-encoded id and secret) or the body's client_id/client_secret."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise AuthenticationFailed(
+                {"detail": "Malformed Basic credentials.", "code": "invalid_client"}
+            ) from None
+        return unquote_plus(client_id), unquote_plus(secret)
+    return data.get("client_id", ""), data.get("client_secret", "")
+
+
 class JwksApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -108,6 +204,6 @@ class JwksApi(APIView):
         responses=inline_serializer("Jwks", {"keys": serializers.ListField(child=serializers.DictField())})
     )
     def get(self, request):
-        response = Response(jwks_document(settings.JWT_PUBLIC_KEY))
+        response = Response(jwks_document(settings.JWT["PUBLIC_KEY"]))
         response["Cache-Control"] = "public, max-age=300"
         return response

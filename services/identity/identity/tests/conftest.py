@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from identity import services
 from identity.tests.helpers import PASSWORD, TOKEN_URL, bearer_client
-from shared.auth import REVOCATION_KEY, _redis
+from shared.auth import revocation
 from shared.testing import relayed_event_ids  # noqa: F401 (autouse fixture)
 
 
@@ -17,19 +17,29 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def revoked_user_ids(monkeypatch):
-    """Revocations really go to Redis (other services read them there); remove ours afterwards."""
-    user_ids: list[str] = []
-    revoke = services.revoke_user_tokens
+def published(monkeypatch):
+    """Revocations really go to Redis (other services read them there); remove ours afterwards.
+    Yields the keys written, in order."""
+    keys: list[str] = []
+    store = revocation.RevocationList
+    publish_version, publish_ended = store.publish_user_version, store.publish_sign_ins_ended
 
-    def recording_revoke(*, user_id, at, ttl_seconds):
-        user_ids.append(user_id)
-        revoke(user_id=user_id, at=at, ttl_seconds=ttl_seconds)
+    def recording_version(self, *, user_id, version, ttl_seconds):
+        publish_version(self, user_id=user_id, version=version, ttl_seconds=ttl_seconds)
+        keys.append(revocation.USER_VERSION_KEY.format(user_id=user_id))
 
-    monkeypatch.setattr(services, "revoke_user_tokens", recording_revoke)
-    yield user_ids
-    if user_ids:
-        _redis().delete(*(REVOCATION_KEY.format(user_id=user_id) for user_id in user_ids))
+    def recording_ended(self, sign_in_ids, *, ttl_seconds):
+        sign_in_ids = list(sign_in_ids)
+        publish_ended(self, sign_in_ids, ttl_seconds=ttl_seconds)
+        keys.extend(revocation.SIGN_IN_ENDED_KEY.format(sign_in_id=sign_in) for sign_in in sign_in_ids)
+
+    monkeypatch.setattr(store, "publish_user_version", recording_version)
+    monkeypatch.setattr(store, "publish_sign_ins_ended", recording_ended)
+    yield keys
+    if keys:
+        from shared.auth.api import revocation_list
+
+        revocation_list().redis.delete(*keys)
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from identity import services
-from identity.models import User
+from identity.models import SignIn, User
 from identity.tests.helpers import PASSWORD, TOKEN_URL, assert_error
 from shared.messaging.models import OutboxEvent
 
@@ -387,7 +386,7 @@ def test_a_customer_cannot_open_the_user_admin(client, customer):
 
 
 def test_the_admin_deactivate_action_goes_through_the_service(
-    client, staff, customer, login, revoked_user_ids, django_capture_on_commit_callbacks
+    client, staff, customer, login, published, django_capture_on_commit_callbacks
 ):
     login(customer.email)
     client.force_login(staff)
@@ -401,8 +400,88 @@ def test_the_admin_deactivate_action_goes_through_the_service(
     customer.refresh_from_db()
     assert customer.is_active is False
     assert customer.deactivated_at is not None
-    assert BlacklistedToken.objects.filter(token__user=customer).count() == 1
-    assert revoked_user_ids == [str(customer.pk)]
+    assert SignIn.objects.get(user=customer).end_reason == "account_changed"
+    assert f"auth:user-version:{customer.pk}" in published
+
+
+def _change_form(client, user) -> dict:
+    """The user's change form as the admin renders it, as the fields a browser would post back."""
+    page = client.get(f"/admin/identity/identity/user/{user.pk}/change/")
+    form = page.context["adminform"].form
+    fields = {name: form[name].value() for name in form.fields if name not in ("password",)}
+    return {name: value for name, value in fields.items() if value not in (None, False)} | {
+        "groups": [], "user_permissions": [], "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("start", "change", "expected"),
+    [
+        ({}, {"is_active": False}, {"is_active": False}),  # unticking Active
+        ({"is_staff": True}, {"is_staff": False}, {"is_staff": False}),  # demotion
+    ],
+)
+def test_saving_the_admin_change_form_withdraws_tokens_like_the_service(
+    client, staff, login, published, django_capture_on_commit_callbacks, start, change, expected
+):
+    member = services.user_register(email="m@example.com", password=PASSWORD, full_name="M", **start)
+    tokens = login(member.email)
+    client.force_login(staff)
+    form = _change_form(client, member)
+    form = {k: v for k, v in form.items() if k not in change or change[k]} | {
+        k: "on" for k, v in change.items() if v
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/admin/identity/identity/user/{member.pk}/change/", form)
+
+    assert response.status_code == 302, response.content[:2000]
+    member.refresh_from_db()
+    assert {field: getattr(member, field) for field in expected} == expected
+    assert member.auth_version == 2
+    assert f"auth:user-version:{member.pk}" in published
+    assert_error(
+        client.__class__().get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"), 401, "token_revoked"
+    )
+
+
+def test_the_admin_password_form_signs_the_user_out_everywhere(client, staff, customer, login):
+    tokens = login(customer.email)
+    client.force_login(staff)
+
+    response = client.post(
+        f"/admin/identity/identity/user/{customer.pk}/password/",
+        {
+            "password1": "brand-new-" + PASSWORD,
+            "password2": "brand-new-" + PASSWORD,
+            "usable_password": "true",
+        },
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    customer.refresh_from_db()
+    assert customer.check_password("brand-new-" + PASSWORD)
+    assert SignIn.objects.get(user=customer).end_reason == "account_changed"
+    assert customer.auth_version == 2
+    assert_error(
+        client.__class__().get(ME_URL, HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"), 401, "token_revoked"
+    )
+
+
+def test_adding_a_user_in_the_admin_registers_them_through_the_service(client, staff):
+    client.force_login(staff)
+
+    response = client.post(
+        "/admin/identity/identity/user/add/",
+        {"email": "new@example.com", "full_name": "New", "password1": PASSWORD, "password2": PASSWORD,
+         "usable_password": "true"},
+    )  # fmt: skip
+
+    assert response.status_code == 302, response.content[:2000]
+    user = User.objects.get(email="new@example.com")
+    assert OutboxEvent.objects.filter(
+        event_type="user.registered", envelope__data__user_id=str(user.pk)
+    ).exists()
 
 
 # Health and unknown URLs

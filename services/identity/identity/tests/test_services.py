@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from io import StringIO
 from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from identity import selectors, services
-from identity.models import User
+from identity.models import SignIn, User
 from identity.tests.helpers import PASSWORD
-from shared.auth import REVOCATION_KEY, _redis, revoked_since
+from shared.auth.api import revocation_list
 from shared.errors import DomainError
 from shared.messaging.models import OutboxEvent
 
@@ -127,61 +123,57 @@ def test_user_update_renames():
     assert user.is_active is True
 
 
-def test_user_update_deactivation_marks_the_user_and_blacklists_refresh_tokens():
+def test_user_update_deactivation_marks_the_user_and_ends_every_open_sign_in():
     user = register()
-    tokens = [RefreshToken.for_user(user), RefreshToken.for_user(user)]
+    open_ones = [
+        services.sign_in_start(user=user, kind="api"),
+        services.sign_in_start(user=user, kind="admin"),
+    ]
 
     services.user_update(user=user, is_active=False)
 
     user.refresh_from_db()
-    assert user.is_active is False
+    assert (user.is_active, user.auth_version) == (False, 2)
     assert user.deactivated_at is not None
-    blacklisted = set(BlacklistedToken.objects.filter(token__user=user).values_list("token__jti", flat=True))
-    assert blacklisted == {token["jti"] for token in tokens}
+    ended = SignIn.objects.filter(pk__in=[s.pk for s in open_ones]).values_list("end_reason", flat=True)
+    assert list(ended) == ["account_changed", "account_changed"]
 
 
-def test_user_update_revokes_access_tokens_only_after_commit(
-    revoked_user_ids, django_capture_on_commit_callbacks
-):
+def test_user_update_publishes_revocations_only_after_commit(published, django_capture_on_commit_callbacks):
     user = register()
+    sign_in = services.sign_in_start(user=user, kind="api")
 
     with django_capture_on_commit_callbacks() as callbacks:
         services.user_update(user=user, is_active=False)
-    assert revoked_user_ids == []
-    assert revoked_since(str(user.id)) is None
+    assert published == []
 
-    before = int(time.time())
     for callback in callbacks:
         callback()
-    assert revoked_user_ids == [str(user.id)]
-    assert before <= revoked_since(str(user.id)) <= int(time.time())
+    assert published == [f"auth:user-version:{user.id}", f"auth:sign-in-ended:{sign_in.pk}"]
+    assert revocation_list().redis.get(f"auth:user-version:{user.id}") == b"2"
 
 
-def test_the_revocation_lasts_as_long_as_an_access_token(django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("change", [{"is_staff": True}, {"is_superuser": True}, {"is_active": False}])
+def test_every_change_of_access_raises_the_version(change):
     user = register()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        services.user_update(user=user, is_active=False)
+    services.user_update(user=user, **change)
 
-    ttl = _redis().ttl(REVOCATION_KEY.format(user_id=user.id))
-    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
-    assert lifetime < ttl <= lifetime + 60
+    assert User.objects.get(pk=user.pk).auth_version == 2
 
 
-def test_user_update_of_an_already_inactive_user_revokes_nothing_new(
-    revoked_user_ids, django_capture_on_commit_callbacks
-):
+def test_user_update_without_a_real_change_withdraws_nothing(published, django_capture_on_commit_callbacks):
     user = register()
     with django_capture_on_commit_callbacks(execute=True):
         services.user_update(user=user, is_active=False)
-    deactivated_at = User.objects.get(pk=user.pk).deactivated_at
+    before = User.objects.get(pk=user.pk)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.user_update(user=user, is_active=False)
+        services.user_update(user=user, is_active=False, is_staff=False)
 
     assert callbacks == []
-    assert revoked_user_ids == [str(user.id)]
-    assert User.objects.get(pk=user.pk).deactivated_at == deactivated_at
+    after = User.objects.get(pk=user.pk)
+    assert (after.auth_version, after.deactivated_at) == (before.auth_version, before.deactivated_at)
 
 
 def test_user_update_reactivation_clears_the_deactivation_time():
@@ -193,22 +185,43 @@ def test_user_update_reactivation_clears_the_deactivation_time():
     user.refresh_from_db()
     assert user.is_active is True
     assert user.deactivated_at is None
+    assert user.auth_version == 3  # reactivation is a change of access too: nothing older comes back
 
 
-# token_revoke
+def test_user_set_password_validates_and_ends_every_sign_in():
+    user = register()
+    sign_in = services.sign_in_start(user=user, kind="api")
+    with pytest.raises(DomainError):
+        services.user_set_password(user=user, password="123")
+
+    services.user_set_password(user=user, password="another-" + PASSWORD)
+
+    user.refresh_from_db()
+    assert user.check_password("another-" + PASSWORD)
+    assert SignIn.objects.get(pk=sign_in.pk).ended_at is not None
 
 
-def test_token_revoke_blacklists_the_refresh_token():
-    token = RefreshToken.for_user(register())
-
-    services.token_revoke(refresh=str(token))
-
-    assert BlacklistedToken.objects.filter(token__jti=token["jti"]).exists()
+# sign-ins
 
 
-def test_token_revoke_of_garbage_raises_token_error():
-    with pytest.raises(TokenError):
-        services.token_revoke(refresh="garbage")
+def test_an_admin_sign_in_is_reused_while_open_and_replaced_once_ended():
+    staff = register(email="ops@example.com", is_staff=True)
+
+    first, cookie = services.admin_sign_in(user=staff, sign_in_id=None)
+    again, another_cookie = services.admin_sign_in(user=staff, sign_in_id=str(first.pk))
+    services.sign_in_end(sign_in_id=str(first.pk), reason="logout")
+    replaced, _ = services.admin_sign_in(user=staff, sign_in_id=str(first.pk))
+
+    assert again.pk == first.pk and cookie != another_cookie
+    assert replaced.pk != first.pk
+    assert first.expires_at - first.created_at == settings.JWT["ADMIN_SIGN_IN_LIFETIME"]
+
+
+def test_sign_in_end_is_idempotent():
+    sign_in = services.sign_in_start(user=register(), kind="api")
+
+    assert services.sign_in_end(sign_in_id=str(sign_in.pk), reason="logout") is True
+    assert services.sign_in_end(sign_in_id=str(sign_in.pk), reason="logout") is False
 
 
 # selectors

@@ -1,26 +1,29 @@
-"""JWTs: the JWKS, signature and claim checks, refresh rotation, logout and revocation on deactivation."""
+"""Tokens: the JWKS, signature and claim checks, sign-ins and refresh rotation, logout, and what a change
+of access (demotion, promotion, deactivation, new password) does to tokens already issued, at identity
+and in the services that verify tokens on their own (through the real Redis revocation list)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+import time
+import uuid
+from urllib.parse import urlencode
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
-from rest_framework_simplejwt.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.models import TokenUser
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import AccessToken
 
 from identity import services
+from identity.models import SignIn, User
 from identity.tests.helpers import PASSWORD, TOKEN_URL, assert_error, bearer_client
-from shared.auth import RevocationCheckedJWTAuthentication
+from shared.auth.api import AccessTokenAuthentication, UserClaims
 from shared.jwt_keys import key_id
+from shared.testing import access_token
 
 JWKS_URL = "/.well-known/jwks.json"
 REFRESH_URL = "/api/v1/auth/token/refresh/"
@@ -39,9 +42,16 @@ def unverified_claims(token: str) -> dict:
 
 
 def verify_statelessly(access: str):
-    """What every other service does with a bearer token: `(user, token)`, or AuthenticationFailed."""
+    """What every other service does with a bearer token: `(user, claims)`, or AuthenticationFailed."""
     request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {access}"))
-    return RevocationCheckedJWTAuthentication().authenticate(request)
+    return AccessTokenAuthentication().authenticate(request)
+
+
+def refused_elsewhere(access: str) -> str:
+    """The code another service refuses `access` with (fails if it is accepted)."""
+    with pytest.raises(AuthenticationFailed) as refused:
+        verify_statelessly(access)
+    return refused.value.detail["code"]
 
 
 def jwks_key(api_client) -> jwt.PyJWK:
@@ -52,9 +62,10 @@ def refresh(api_client, refresh_token: str):
     return api_client.post(REFRESH_URL, {"refresh": refresh_token}, format="json")
 
 
-def deactivate(user, django_capture_on_commit_callbacks):
+def committed(django_capture_on_commit_callbacks, change, **arguments):
+    """Run a service change and its after-commit work (the revocation list is written then)."""
     with django_capture_on_commit_callbacks(execute=True):
-        services.user_update(user=user, is_active=False)
+        return change(**arguments)
 
 
 # JWKS and verification
@@ -70,7 +81,7 @@ def test_jwks_publishes_one_rsa_signing_key_anonymously(api_client):
     assert key["kty"] == "RSA"
     assert key["alg"] == "RS256"
     assert key["use"] == "sig"
-    assert key["kid"] == key_id(settings.JWT_PUBLIC_KEY)
+    assert key["kid"] == key_id(settings.JWT["PUBLIC_KEY"])
     assert {"n", "e"} <= set(key)
     assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)  # never the private parts
 
@@ -78,9 +89,7 @@ def test_jwks_publishes_one_rsa_signing_key_anonymously(api_client):
 def test_an_access_token_verifies_with_the_jwks_key_and_carries_the_claims(api_client, staff, login):
     access = login(staff.email)["access"]
 
-    claims = jwt.decode(
-        access, jwks_key(api_client).key, algorithms=["RS256"], issuer=settings.SIMPLE_JWT["ISSUER"]
-    )
+    claims = jwt.decode(access, jwks_key(api_client).key, algorithms=["RS256"], issuer=settings.JWT["ISSUER"])
 
     assert claims["user_id"] == str(staff.id)
     assert claims["email"] == staff.email
@@ -95,9 +104,7 @@ def test_a_token_signed_by_another_key_fails_jwks_verification(api_client, custo
     forged = jwt.encode(claims, other_key, algorithm="RS256")
 
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(
-            forged, jwks_key(api_client).key, algorithms=["RS256"], issuer=settings.SIMPLE_JWT["ISSUER"]
-        )
+        jwt.decode(forged, jwks_key(api_client).key, algorithms=["RS256"], issuer=settings.JWT["ISSUER"])
 
 
 def test_a_token_signed_by_another_key_is_refused_everywhere(customer, login):
@@ -133,19 +140,28 @@ def test_a_tampered_token_is_refused(customer, login):
 
 
 def test_an_expired_access_token_is_refused(customer):
-    token = AccessToken.for_user(customer)
-    token.set_exp(lifetime=-timedelta(seconds=1))
+    expired = access_token(user_id=str(customer.id), iat=int(time.time()) - 600, exp=int(time.time()) - 1)
 
-    assert_error(bearer_client(str(token)).get(ME_URL), 401, "token_not_valid")
+    assert_error(bearer_client(expired).get(ME_URL), 401, "token_not_valid")
 
 
 def test_a_refresh_token_is_not_an_access_token(customer, login):
     refresh_token = login(customer.email)["refresh"]
 
     assert_error(bearer_client(refresh_token).get(ME_URL), 401, "token_not_valid")
+    assert refused_elsewhere(refresh_token) == "token_not_valid"
 
 
-# Refresh rotation
+# Sign-ins and refresh rotation
+
+
+def test_sign_in_records_a_sign_in_that_every_token_of_it_names(customer, login):
+    tokens = login(customer.email)
+
+    sign_in = SignIn.objects.get(user=customer)
+    access, refresh_claims = unverified_claims(tokens["access"]), unverified_claims(tokens["refresh"])
+    assert access["sid"] == refresh_claims["sid"] == str(sign_in.pk)
+    assert (access["ver"], sign_in.kind, sign_in.refresh_jti) == (1, "api", refresh_claims["jti"])
 
 
 def test_refresh_returns_a_new_access_and_a_new_refresh(api_client, customer, login):
@@ -156,59 +172,106 @@ def test_refresh_returns_a_new_access_and_a_new_refresh(api_client, customer, lo
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"access", "refresh"}
-    assert body["refresh"] != tokens["refresh"]
     assert unverified_claims(body["refresh"])["jti"] != unverified_claims(tokens["refresh"])["jti"]
     assert bearer_client(body["access"]).get(ME_URL).status_code == 200
 
 
-def test_a_refreshed_access_token_keeps_the_custom_claims(api_client, staff, login):
-    access = refresh(api_client, login(staff.email)["refresh"]).json()["access"]
+def test_rotation_never_extends_the_sign_in(api_client, customer, login):
+    first = login(customer.email)["refresh"]
+    rotated = refresh(api_client, first).json()["refresh"]
 
-    claims = unverified_claims(access)
-    assert (claims["email"], claims["is_staff"], claims["roles"]) == (staff.email, True, ["staff"])
-
-
-def test_reusing_a_rotated_refresh_token_is_401(api_client, customer, login):
-    old_refresh = login(customer.email)["refresh"]
-    assert refresh(api_client, old_refresh).status_code == 200
-
-    assert_error(refresh(api_client, old_refresh), 401, "token_not_valid")
+    sign_in = SignIn.objects.get(user=customer)
+    assert (
+        unverified_claims(rotated)["exp"]
+        == unverified_claims(first)["exp"]
+        == int(sign_in.expires_at.timestamp())
+    )
 
 
-def test_the_rotated_refresh_token_refreshes_again(api_client, customer, login):
-    rotated = refresh(api_client, login(customer.email)["refresh"]).json()["refresh"]
+def test_an_expired_sign_in_cannot_be_refreshed(api_client, customer, login):
+    tokens = login(customer.email)
+    SignIn.objects.filter(user=customer).update(expires_at="2000-01-01T00:00:00Z")
+    claims = unverified_claims(tokens["refresh"]) | {"exp": int(time.time()) - 1}
+    expired = jwt.encode(claims, settings.JWT["SIGNING_KEY"], algorithm="RS256")
 
-    assert refresh(api_client, rotated).status_code == 200
+    assert_error(refresh(api_client, expired), 401, "token_not_valid")
 
 
-def test_refresh_with_garbage_is_401(api_client):
+def test_reusing_a_rotated_refresh_token_ends_the_whole_sign_in(
+    api_client, customer, login, django_capture_on_commit_callbacks
+):
+    first = login(customer.email)
+    current = refresh(api_client, first["refresh"]).json()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_error(refresh(api_client, first["refresh"]), 401, "token_reused")  # a copy
+
+    assert SignIn.objects.get(user=customer).end_reason == "refresh_reuse"
+    assert_error(refresh(api_client, current["refresh"]), 401, "token_revoked")  # the owner's too
+    assert_error(bearer_client(current["access"]).get(ME_URL), 401, "token_revoked")
+    assert refused_elsewhere(current["access"]) == "token_revoked"
+    assert login(customer.email)["access"]  # signing in again works
+
+
+def test_other_sign_ins_of_the_user_survive_a_reuse(api_client, customer, login):
+    other = login(customer.email)
+    first = login(customer.email)["refresh"]
+    refresh(api_client, first)
+    refresh(api_client, first)  # reuse ends that sign-in only
+
+    assert refresh(api_client, other["refresh"]).status_code == 200
+
+
+def test_refresh_with_garbage_or_another_key_is_401(api_client, customer, login):
+    claims = unverified_claims(login(customer.email)["refresh"])
+    forged = jwt.encode(
+        claims, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256"
+    )
+
     assert_error(refresh(api_client, "not-a-token"), 401, "token_not_valid")
+    assert_error(refresh(api_client, forged), 401, "token_not_valid")
+
+
+def test_an_access_token_cannot_refresh(api_client, customer, login):
+    assert_error(refresh(api_client, login(customer.email)["access"]), 401, "token_not_valid")
+
+
+def test_a_deleted_users_refresh_token_is_401_not_500(api_client, customer, login):
+    tokens = login(customer.email)
+    User.objects.filter(pk=customer.pk).delete()
+
+    assert_error(refresh(api_client, tokens["refresh"]), 401, "token_not_valid")
+    assert_error(bearer_client(tokens["access"]).get(ME_URL), 401, "token_revoked")
 
 
 # Logout
 
 
-def test_logout_is_204_and_the_refresh_token_then_fails(api_client, customer, login):
-    refresh_token = login(customer.email)["refresh"]
+def test_logout_ends_the_sign_in_and_every_token_of_it(
+    api_client, customer, login, django_capture_on_commit_callbacks
+):
+    tokens = login(customer.email)
+    other = login(customer.email)
 
-    response = api_client.post(LOGOUT_URL, {"refresh": refresh_token}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(LOGOUT_URL, {"refresh": tokens["refresh"]}, format="json")
 
     assert response.status_code == 204
-    assert BlacklistedToken.objects.filter(token__jti=unverified_claims(refresh_token)["jti"]).exists()
-    assert_error(refresh(api_client, refresh_token), 401, "token_not_valid")
+    assert_error(refresh(api_client, tokens["refresh"]), 401, "token_revoked")
+    assert_error(bearer_client(tokens["access"]).get(ME_URL), 401, "token_revoked")
+    assert refused_elsewhere(tokens["access"]) == "token_revoked"
+    assert verify_statelessly(other["access"])[0].id == str(customer.id)  # another sign-in goes on
 
 
 def test_logout_with_garbage_is_401(api_client):
     assert_error(api_client.post(LOGOUT_URL, {"refresh": "garbage"}, format="json"), 401, "token_not_valid")
 
 
-def test_logout_twice_with_the_same_token_is_401(api_client, customer, login):
+def test_logout_twice_is_harmless(api_client, customer, login):
     refresh_token = login(customer.email)["refresh"]
     assert api_client.post(LOGOUT_URL, {"refresh": refresh_token}, format="json").status_code == 204
 
-    response = api_client.post(LOGOUT_URL, {"refresh": refresh_token}, format="json")
-
-    assert_error(response, 401, "token_not_valid")
+    assert api_client.post(LOGOUT_URL, {"refresh": refresh_token}, format="json").status_code == 204
 
 
 def test_logout_with_an_access_token_is_401(api_client, customer, login):
@@ -223,76 +286,106 @@ def test_logout_without_a_refresh_token_is_400(api_client):
     assert set(error["fields"]) == {"refresh"}
 
 
-# Deactivation: every token of the user stops working
+# A change of access: tokens already issued stop working everywhere at once
 
 
 def test_the_stateless_verifier_accepts_a_live_token(staff, login):
     access = login(staff.email)["access"]
 
-    user, token = verify_statelessly(access)
+    user, claims = verify_statelessly(access)
 
-    assert isinstance(user, TokenUser)
-    assert user.id == str(staff.id)
-    assert user.is_staff is True
-    assert token["email"] == staff.email
+    assert isinstance(user, UserClaims)
+    assert (user.id, user.is_staff, claims["email"]) == (str(staff.id), True, staff.email)
 
 
-def test_deactivation_refuses_the_existing_access_token_at_identity(
-    staff_client, customer, login, django_capture_on_commit_callbacks
+def test_a_demoted_member_of_staff_loses_staff_rights_at_once_and_refresh_tells_the_truth(
+    api_client, staff, login, django_capture_on_commit_callbacks
 ):
-    customer_me = bearer_client(login(customer.email)["access"])
-    assert customer_me.get(ME_URL).status_code == 200
+    tokens = login(staff.email)
+    assert bearer_client(tokens["access"]).get("/api/v1/users/").status_code == 200
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.patch(f"/api/v1/users/{customer.id}/", {"is_active": False}, format="json")
-    assert response.status_code == 200
+    committed(django_capture_on_commit_callbacks, services.user_update, user=staff, is_staff=False)
 
-    assert_error(customer_me.get(ME_URL), 401, "user_inactive")
+    assert_error(bearer_client(tokens["access"]).get("/api/v1/users/"), 401, "token_revoked")
+    assert refused_elsewhere(tokens["access"]) == "token_revoked"
+    renewed = refresh(api_client, tokens["refresh"]).json()  # the sign-in goes on, as a customer
+    claims = unverified_claims(renewed["access"])
+    assert (claims["is_staff"], claims["roles"], claims["ver"]) == (False, ["customer"], 2)
+    assert_error(bearer_client(renewed["access"]).get("/api/v1/users/"), 403, "permission_denied")
+    user, _claims = verify_statelessly(renewed["access"])
+    assert user.is_staff is False
 
 
-def test_deactivation_refuses_the_existing_access_token_in_other_services(
-    customer, login, django_capture_on_commit_callbacks
+def test_a_promotion_reaches_the_token_on_the_next_refresh(
+    api_client, customer, login, django_capture_on_commit_callbacks
 ):
+    tokens = login(customer.email)
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_staff=True)
+
+    renewed = refresh(api_client, tokens["refresh"]).json()
+
+    assert unverified_claims(renewed["access"])["roles"] == ["staff"]
+    assert bearer_client(renewed["access"]).get("/api/v1/users/").status_code == 200
+
+
+def test_deactivation_ends_every_sign_in_and_refuses_every_token(
+    api_client, customer, login, django_capture_on_commit_callbacks
+):
+    first, second = login(customer.email), login(customer.email)
+
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_active=False)
+
+    assert set(SignIn.objects.filter(user=customer).values_list("end_reason", flat=True)) == {
+        "account_changed"
+    }
+    for tokens in (first, second):
+        assert_error(refresh(api_client, tokens["refresh"]), 401, "token_revoked")
+        assert_error(bearer_client(tokens["access"]).get(ME_URL), 401, "token_revoked")
+        assert refused_elsewhere(tokens["access"]) == "token_revoked"
+
+
+def test_reactivation_never_brings_old_tokens_back_at_identity_or_elsewhere(
+    api_client, customer, login, django_capture_on_commit_callbacks
+):
+    tokens = login(customer.email)
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_active=False)
+
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_active=True)
+
+    assert_error(bearer_client(tokens["access"]).get(ME_URL), 401, "token_revoked")
+    assert refused_elsewhere(tokens["access"]) == "token_revoked"
+    assert_error(refresh(api_client, tokens["refresh"]), 401, "token_revoked")
+    assert bearer_client(login(customer.email)["access"]).get(ME_URL).status_code == 200
+
+
+def test_a_new_password_signs_the_user_out_everywhere(
+    api_client, customer, login, django_capture_on_commit_callbacks
+):
+    tokens = login(customer.email)
+
+    committed(
+        django_capture_on_commit_callbacks,
+        services.user_set_password,
+        user=customer,
+        password="new-" + PASSWORD,
+    )
+
+    assert_error(refresh(api_client, tokens["refresh"]), 401, "token_revoked")
+    assert refused_elsewhere(tokens["access"]) == "token_revoked"
+    assert login(customer.email, "new-" + PASSWORD)["access"]
+
+
+def test_a_rename_withdraws_nothing(customer, login, django_capture_on_commit_callbacks):
     access = login(customer.email)["access"]
-    user, _token = verify_statelessly(access)
-    assert (user.id, user.is_staff) == (str(customer.id), False)
 
-    deactivate(customer, django_capture_on_commit_callbacks)
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, full_name="Carla C.")
 
-    with pytest.raises(AuthenticationFailed) as refused:
-        verify_statelessly(access)
-    assert refused.value.detail["code"] == "token_revoked"
-
-
-def test_deactivation_blacklists_every_refresh_token(
-    api_client, customer, login, django_capture_on_commit_callbacks
-):
-    first = login(customer.email)["refresh"]
-    rotated = refresh(api_client, login(customer.email)["refresh"]).json()["refresh"]
-
-    deactivate(customer, django_capture_on_commit_callbacks)
-
-    outstanding = OutstandingToken.objects.filter(user=customer)
-    assert outstanding.count() == 3
-    assert BlacklistedToken.objects.filter(token__user=customer).count() == 3
-    assert_error(refresh(api_client, first), 401, "token_not_valid")
-    assert_error(refresh(api_client, rotated), 401, "token_not_valid")
-
-
-def test_refresh_tokens_stay_refused_after_reactivation(
-    api_client, customer, login, django_capture_on_commit_callbacks
-):
-    old_refresh = login(customer.email)["refresh"]
-    deactivate(customer, django_capture_on_commit_callbacks)
-
-    services.user_update(user=customer, is_active=True)
-
-    assert_error(refresh(api_client, old_refresh), 401, "token_not_valid")
-    assert login(customer.email)["refresh"]  # a fresh login works again
+    assert verify_statelessly(access)[0].id == str(customer.id)
+    assert User.objects.get(pk=customer.pk).auth_version == 1
 
 
 def test_a_deactivated_user_cannot_log_in(api_client, customer, django_capture_on_commit_callbacks):
-    deactivate(customer, django_capture_on_commit_callbacks)
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_active=False)
 
     response = api_client.post(TOKEN_URL, {"email": customer.email, "password": PASSWORD}, format="json")
 
@@ -300,11 +393,132 @@ def test_a_deactivated_user_cannot_log_in(api_client, customer, django_capture_o
 
 
 @pytest.mark.django_db(transaction=True)
-def test_deactivation_revokes_tokens_once_really_committed(customer, login, revoked_user_ids):
+def test_revocations_are_published_only_once_really_committed(customer, login, published):
     access = login(customer.email)["access"]
 
     services.user_update(user=customer, is_active=False)
 
-    assert revoked_user_ids == [str(customer.id)]
-    with pytest.raises(AuthenticationFailed):
-        verify_statelessly(access)
+    assert f"auth:user-version:{customer.id}" in published
+    assert refused_elsewhere(access) == "token_revoked"
+
+
+def test_a_revocation_lost_to_a_redis_outage_is_published_by_the_sweep(
+    customer, login, monkeypatch, django_capture_on_commit_callbacks, published
+):
+    access = login(customer.email)["access"]
+    from shared.auth import revocation
+
+    def unreachable(*args, **kwargs):
+        raise revocation.redis.ConnectionError("Redis is away")
+
+    with monkeypatch.context() as away:
+        away.setattr(revocation.RevocationList, "publish_user_version", unreachable)
+        away.setattr(revocation.RevocationList, "publish_sign_ins_ended", unreachable)
+        committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_active=False)
+    assert verify_statelessly(access)[0].id == str(customer.id)  # not yet known outside identity
+
+    written = services.revocations_publish()
+
+    assert written >= 2  # the user's version and the sign-in that ended
+    assert refused_elsewhere(access) == "token_revoked"
+
+
+def test_revocation_entries_last_as_long_as_the_longest_token(
+    customer, login, django_capture_on_commit_callbacks
+):
+    login(customer.email)
+    committed(django_capture_on_commit_callbacks, services.user_update, user=customer, is_active=False)
+
+    from shared.auth.api import revocation_list
+
+    ttl = revocation_list().redis.ttl(f"auth:user-version:{customer.id}")
+    longest = max(settings.JWT["ACCESS_LIFETIME"].total_seconds(), settings.ADMIN_SSO["COOKIE_SECONDS"])
+    assert longest < ttl <= longest + 60
+
+
+# Service clients: the client-credentials grant
+
+
+SERVICE_TOKEN_URL = "/internal/v1/oauth/token/"
+
+
+@pytest.fixture
+def orders_client(settings):
+    settings.SERVICE_CLIENTS = {"orders": {"scopes": ["saga:read"], "secret": "s3cret-for-tests"}}
+
+
+def grant(api_client, form: dict, **headers):
+    """A token request as OAuth clients send it: an HTML form body (RFC 6749, 4.4.2)."""
+    body = urlencode(form)
+    return api_client.post(
+        SERVICE_TOKEN_URL, body, content_type="application/x-www-form-urlencoded", **headers
+    )
+
+
+def test_a_service_gets_a_short_lived_token_with_its_scopes(api_client, orders_client):
+    response = grant(
+        api_client,
+        {"grant_type": "client_credentials", "client_id": "orders", "client_secret": "s3cret-for-tests"},
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["token_type"], body["scope"], body["expires_in"]) == ("Bearer", "saga:read", 300)
+    assert response["Cache-Control"] == "no-store"
+    from shared.auth.api import verifier
+
+    caller = verifier().service(body["access_token"])
+    assert (caller.client_id, caller.scopes) == ("orders", {"saga:read"})
+    assert_error(bearer_client(body["access_token"]).get(ME_URL), 401, "token_not_valid")  # not a user
+    assert refused_elsewhere(body["access_token"]) == "token_not_valid"
+
+
+def test_a_service_may_authenticate_with_http_basic_and_json(api_client, orders_client):
+    basic = base64.b64encode(b"orders:s3cret-for-tests").decode()
+    response = api_client.post(
+        SERVICE_TOKEN_URL, {"grant_type": "client_credentials", "scope": "saga:read"}, format="json",
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )  # fmt: skip
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "code"),
+    [
+        ({"client_id": "orders", "client_secret": "wrong"}, 401, "invalid_client"),
+        ({"client_id": "payments", "client_secret": "s3cret-for-tests"}, 401, "invalid_client"),
+        (
+            {"client_id": "orders", "client_secret": "s3cret-for-tests", "scope": "users:write"},
+            403,
+            "invalid_scope",
+        ),
+        (
+            {"client_id": "orders", "client_secret": "s3cret-for-tests", "grant_type": "password"},
+            400,
+            "validation_error",
+        ),
+    ],
+)
+def test_the_grant_refuses_wrong_clients_secrets_scopes_and_grants(
+    api_client, orders_client, form, status, code
+):
+    response = grant(api_client, {"grant_type": "client_credentials"} | form)
+
+    assert_error(response, status, code)
+
+
+def test_a_users_token_is_no_service_credential(api_client, orders_client, customer, login):
+    access = login(customer.email)["access"]
+    response = grant(api_client, {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Bearer {access}")
+
+    assert_error(response, 401, "invalid_client")
+
+
+def test_a_token_minted_by_the_old_version_of_a_user_is_refused_even_with_a_new_sign_in_id(customer, login):
+    """The version, not the sign-in, carries a change of access: a forged sid does not help."""
+    claims = unverified_claims(login(customer.email)["access"])
+    User.objects.filter(pk=customer.pk).update(auth_version=5)
+    forged_sid = access_token(user_id=str(customer.id), ver=claims["ver"], sid=str(uuid.uuid4()))
+
+    assert_error(bearer_client(forged_sid).get(ME_URL), 401, "token_revoked")

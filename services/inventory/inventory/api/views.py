@@ -12,7 +12,7 @@ from inventory.api.serializers import (
     StockAdjustmentSerializer,
     StockSerializer,
 )
-from shared.auth import IsStaff
+from shared.auth.api import IsStaff
 
 
 class StockListApi(ListAPIView):
