@@ -1,0 +1,37 @@
+"""The platform's services and where their admins are, for the bar that links every admin to the others."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+
+from shared import jwt_keys
+
+# Where every service serves its admin, on its own port and at the gateway alike (shared.settings
+# mounts it at `admin/<service>/`; gateway/render.py routes the same path to it).
+ADMIN_PATH = "/admin/{service}/"
+
+
+def admin_path(service: str) -> str:
+    """The path of `service`'s admin index, e.g. `/admin/orders/`."""
+    return ADMIN_PATH.format(service=service)
+
+
+@functools.cache
+def platform_services() -> tuple[str, ...]:
+    """Every service of the platform, in topology.toml's order.
+
+    The `[services]` tables of topology.toml: the same source as `settings.SERVICE_URLS` (shared.settings),
+    without its `[sandbox]` entries, which stand in for external systems and have no admin.
+    """
+    topology_file = jwt_keys.REPO_ROOT / "topology.toml"
+    topology = tomllib.loads(topology_file.read_text()) if topology_file.exists() else {}
+    return tuple(topology.get("services", {}))
+
+
+def service_nav(current: str) -> list[dict]:
+    """The entries of the bar: every service's name and admin path, `current` marked (not a link)."""
+    return [
+        {"name": service, "url": admin_path(service), "current": service == current}
+        for service in platform_services()
+    ]
