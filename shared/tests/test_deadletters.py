@@ -358,12 +358,56 @@ def test_admin_replay_all_and_discard(admin_client, as_probe, broker_url):
     discarded = park(broker_url, died_in=PROBE_EVENTS)
     park(broker_url, died_in=PROBE_TASKS)
 
-    admin_client.post(ADMIN_PAGE, {"action": "purge_selected", "ids": [discarded]})
+    admin_client.post(ADMIN_PAGE, {"action": "purge_selected", "ids": [discarded], "post": "yes"})
     response = admin_client.post(ADMIN_PAGE, {"action": "replay_all"}, follow=True)
 
     assert "1 dead letters replayed." in [str(message) for message in response.context["messages"]]
     assert _depth(broker_url, PROBE_DEAD_LETTER) == 0
     assert (_depth(broker_url, PROBE_EVENTS), _depth(broker_url, PROBE_TASKS)) == (0, 1)
+
+
+@admin_urls
+def test_discarding_asks_for_a_confirmation_first_and_cancel_keeps_the_messages(
+    admin_client, as_probe, broker_url
+):
+    chosen, other = park(broker_url, died_in=PROBE_EVENTS), park(broker_url, died_in=PROBE_EVENTS)
+
+    page = admin_client.post(ADMIN_PAGE, {"action": "purge_selected", "ids": [chosen]})
+    html = page.content.decode()
+
+    assert page.status_code == 200
+    assert page.templates[0].name == "admin_ui/confirm_action.html"
+    assert chosen in html
+    assert other not in html
+    assert f'<input type="hidden" name="ids" value="{chosen}">' in html
+    assert '<input type="hidden" name="post" value="yes">' in html
+    assert f'href="{ADMIN_PAGE}" class="button cancel-link">Cancel' in html
+    assert _depth(broker_url, PROBE_DEAD_LETTER) == 2  # nothing discarded yet (Cancel just goes back)
+
+    response = admin_client.post(
+        ADMIN_PAGE, {"action": "purge_selected", "ids": [chosen], "post": "yes"}, follow=True
+    )
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "1 of 1 selected dead letters discarded."
+    ]
+    assert [dead.id for dead in deadletters.peek()] == [other]
+
+
+@admin_urls
+def test_the_page_hides_card_tokens_in_envelopes(admin_client, as_probe, broker_url):
+    envelope = {
+        "id": "e-1",
+        "type": "order.created",
+        "version": 1,
+        "data": {"payment_token": "tok_visa_4242"},
+    }
+    park(broker_url, died_in=PROBE_EVENTS, args=(envelope,))
+
+    html = admin_client.get(ADMIN_PAGE).content.decode()
+
+    assert "tok_visa_4242" not in html
+    assert "&quot;payment_token&quot;: &quot;(hidden)&quot;" in html
 
 
 @admin_urls

@@ -19,7 +19,7 @@ most recent first. The messages are Celery task messages (headers `task`, `id`; 
   published with publisher confirms and acknowledged (removed) from the dead-letter queue only after
   the broker confirmed it, so a crash in between leaves a duplicate, never a loss; the consumers'
   inbox absorbs the duplicate.
-- `purge(ids)` discards the chosen messages.
+- `purge(ids)` discards the chosen messages (the admin page asks for a confirmation first).
 
 The same operations are offered by `manage.py deadletters list|replay|purge` and, once
 `install_admin(admin.site)` is called, by a page of the Django admin (Messaging > Dead letters).
@@ -38,6 +38,7 @@ from amqp import Message as AmqpMessage
 from celery import current_app
 from django.conf import settings
 
+from shared import redaction
 from shared.messaging import topology
 from shared.messaging.relay import DELIVER_TASK
 
@@ -84,9 +85,9 @@ class DeadLetter:
 
     @property
     def payload(self) -> str:
-        """The envelope (events) or the arguments (other tasks), as readable JSON."""
+        """The envelope (events) or the arguments (other tasks), as readable JSON, card tokens hidden."""
         shown = self.envelope if self.envelope is not None else [self.args, self.kwargs]
-        return json.dumps(shown, indent=2, sort_keys=True, default=str)
+        return json.dumps(redaction.redact(shown), indent=2, sort_keys=True, default=str)
 
 
 def _service(service: str | None) -> str:
@@ -286,8 +287,7 @@ queue (each look counts as one delivery of the dead-letter queue).</p>
 <button type="submit" name="action" value="replay_selected" class="default">Replay selected</button>
 <button type="submit" name="action" value="replay_all"
  onclick="return confirm('Replay every dead letter of {{ service }}?')">Replay all</button>
-<button type="submit" name="action" value="purge_selected"
- onclick="return confirm('Discard the selected messages for good?')">Discard selected</button>
+<button type="submit" name="action" value="purge_selected">Discard selected&hellip;</button>
 </div>{% endif %}
 </form>
 {% endblock %}
@@ -313,6 +313,27 @@ def _admin_post(request, service: str) -> None:
         messages.error(request, "Unknown action.")
 
 
+def _purge_confirmation(request, site, service: str, ids: list[str]):
+    """Discarding cannot be undone: the chosen ids, then Confirm (which POSTs them again) or Cancel."""
+    from shared.admin_ui.confirm import confirmation_page
+
+    return confirmation_page(
+        request,
+        admin_site=site,
+        title="Discard dead letters",
+        question=(
+            f"Discard these {len(ids)} dead letters of {service} for good? They are removed from "
+            f"{topology.dead_letter_queue_name(service)} and never delivered again (replaying is the "
+            "safe choice)."
+        ),
+        items=ids,
+        hidden=[*(("ids", message_id) for message_id in ids), ("action", "purge_selected")],
+        confirm_label="Yes, discard them",
+        cancel_url=request.path,
+        parent_label="Dead letters",
+    )
+
+
 def dead_letters_view(request, site):
     """The admin page: list the service's dead letters; replay or discard the chosen ones (POST)."""
     from django.contrib import messages
@@ -321,12 +342,17 @@ def dead_letters_view(request, site):
     from django.template import engines
     from django.template.response import TemplateResponse
 
+    from shared.admin_ui.confirm import confirmed
+
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied
     service = settings.SERVICE_NAME
     if request.method == "POST":
         if not request.user.has_perm(CHANGE_PERMISSION):
             raise PermissionDenied
+        ids = request.POST.getlist("ids")
+        if request.POST.get("action") == "purge_selected" and ids and not confirmed(request):
+            return _purge_confirmation(request, site, service, ids)
         try:
             _admin_post(request, service)
         except Exception as exc:  # the broker is unreachable or refused: say so, keep the page usable
