@@ -61,6 +61,12 @@ class Payment(models.Model):
     refund_requested = models.BooleanField(
         default=False, help_text="Money taken must go back (cancelled order, racing capture, operator)."
     )
+    refund_requested_by = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="identity's user id of the staff member who asked for the refund in the admin; "
+        "empty when the saga asked (a cancelled order, a racing capture).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -18,6 +18,7 @@ The rules that keep money right (docs/saga.md, design rules 4-7):
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -344,12 +345,18 @@ def _backoff(attempts: int) -> timedelta:
 
 
 @transaction.atomic
-def payment_request_refund(*, payment_id) -> Payment:
-    """Ask for a captured payment's money back (the refund itself runs as a task, retried until done)."""
+def payment_request_refund(*, payment_id, requested_by: uuid.UUID | None = None) -> Payment:
+    """Ask for a captured payment's money back; `requested_by` is identity's id of the staff member asking.
+
+    Only the request is recorded here: the refund itself runs as a task queued after commit (retried
+    until the provider answers), and the payment turns refunded when the provider confirmed it, so the
+    payment returned is still captured. A refund already requested is left as it is.
+    """
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.status != Status.CAPTURED:
         raise Conflict("Only a captured payment can be refunded.", code="payment_not_captured")
     if not payment.refund_requested:
+        payment.refund_requested_by = requested_by
         _request_refund(payment, now=timezone.now())
     return payment
 
@@ -555,7 +562,9 @@ def _request_refund(payment: Payment, *, now: datetime) -> None:
     payment.next_attempt_at = _lease_until(now)
     payment.save()
     _queue_refund(payment)
-    logger.info("refund requested", extra=_log(payment))
+    logger.info(
+        "refund requested", extra={**_log(payment), "requested_by": str(payment.refund_requested_by or "")}
+    )
 
 
 def _lease_until(now: datetime) -> datetime:

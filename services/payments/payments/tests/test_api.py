@@ -186,26 +186,6 @@ def test_the_admin_lists_filters_and_searches_payments(admin_browser):
     assert "tok_visa" not in detail.content.decode()
 
 
-def test_the_admin_refund_action_refunds_captured_payments_only(admin_browser, provider):
-    captured = captured_payment()
-    pending = create_payment()
-
-    response = admin_browser.post(
-        "/admin/payments/payments/payment/",
-        {"action": "refund", "_selected_action": [str(captured.id), str(pending.id)]},
-        follow=True,
-    )
-
-    assert response.status_code == 200
-    text = response.content.decode()
-    assert "1 payments refunded." in text
-    assert "1 payments skipped" in text
-    captured.refresh_from_db()
-    pending.refresh_from_db()
-    assert (captured.status, pending.status) == (Payment.Status.REFUNDED, Payment.Status.PENDING)
-    assert provider.ledger()["refunds"] == 1
-
-
 def test_the_refund_action_needs_the_change_permission(client):
     viewer = get_user_model().objects.create_user("viewer", "viewer@example.com", "a-viewer-pass-123")
     viewer.is_staff = True
