@@ -1,4 +1,5 @@
-"""The operator's view of orders. Statuses are read-only here: they change only through services."""
+"""The operator's view of orders: view-only pages; statuses change only through services (the cancel
+action calls them, recorded as a staff cancel with the operator's identity user id)."""
 
 from __future__ import annotations
 
@@ -8,35 +9,36 @@ from django.contrib import admin, messages
 
 from orders import services
 from orders.models import IdempotencyRecord, Order, OrderItem, OrderStatusChange, ProductReadModel
+from shared.admin_ui.actors import identity_user_id
+from shared.admin_ui.links import admin_link_field
+from shared.admin_ui.readonly import ViewOnlyAdminMixin
 from shared.errors import Conflict
 
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+product_link = admin_link_field(
+    "product_id", service="catalog", model="catalog.product", description="product"
+)
+user_link = admin_link_field("user_id", service="identity", model="identity.user", description="user")
 
 
-class OrderItemInline(ReadOnlyInline):
+class OrderItemInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
-    fields = ("product_id", "name", "unit_price", "quantity")
+    extra = 0
+    fields = ("product_link", "name", "unit_price", "quantity")
     readonly_fields = fields
+    product_link = product_link
 
 
-class OrderStatusChangeInline(ReadOnlyInline):
+class OrderStatusChangeInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = OrderStatusChange
-    fields = ("at", "status", "reason")
+    extra = 0
+    fields = ("at", "status", "reason", "actor_link")
     readonly_fields = fields
     verbose_name_plural = "history"
+    actor_link = admin_link_field("actor_id", service="identity", model="identity.user", description="by")
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "customer_email", "status", "status_reason", "total", "currency", "created_at")
     list_filter = ("status", "status_reason", "created_at")
     search_fields = ("customer_email",)  # and the exact order id, see get_search_results
@@ -46,7 +48,7 @@ class OrderAdmin(admin.ModelAdmin):
     # Everything is read-only, the payment token is not shown at all.
     fields = (
         "id",
-        "user_id",
+        "user_link",
         "customer_email",
         "status",
         "status_reason",
@@ -62,12 +64,11 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [OrderItemInline, OrderStatusChangeInline]
     actions = ["cancel_orders"]
+    user_link = user_link
 
-    def has_add_permission(self, request) -> bool:
-        return False  # orders are placed by customers, through the saga
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # other services hold records of them
+    def has_cancel_permission(self, request) -> bool:
+        # The model's change permission, which the view-only pages otherwise never grant.
+        return request.user.has_perm("orders.change_order")
 
     def get_search_results(self, request, queryset, search_term):
         matches, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -78,13 +79,14 @@ class OrderAdmin(admin.ModelAdmin):
         return matches | queryset.filter(id=order_id), may_have_duplicates
 
     @admin.action(
-        description="Cancel selected orders (refund and stock return follow)", permissions=["change"]
+        description="Cancel selected orders (refund and stock return follow)", permissions=["cancel"]
     )
     def cancel_orders(self, request, queryset):
+        actor_id = identity_user_id(request.user)
         cancelled, refused = 0, []
         for order_id in queryset.values_list("id", flat=True):
             try:
-                services.order_cancel(order_id=order_id)
+                services.order_cancel(order_id=order_id, actor_id=actor_id, by_staff=True)
                 cancelled += 1
             except Conflict as exc:
                 refused.append(f"{order_id}: {exc.message}")
@@ -94,26 +96,20 @@ class OrderAdmin(admin.ModelAdmin):
             self.message_user(request, line, messages.WARNING)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(ProductReadModel)
-class ProductReadModelAdmin(ReadOnlyAdmin):
-    list_display = ("product_id", "sku", "name", "price", "currency", "is_active", "updated_at")
+class ProductReadModelAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("sku", "name", "product_link", "price", "currency", "is_active", "updated_at")
+    list_display_links = ("sku",)
     list_filter = ("is_active",)
     search_fields = ("sku", "name")
+    fields = ("product_link", "sku", "name", "price", "currency", "is_active", "updated_at")
+    readonly_fields = fields
+    product_link = product_link
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
-    list_display = ("key", "user_id", "state", "response_status", "created_at")
+class IdempotencyRecordAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("key", "user_link", "state", "response_status", "created_at")
     list_filter = ("state",)
     search_fields = ("key",)
+    user_link = user_link

@@ -37,6 +37,7 @@ TERMINAL_OUTCOMES = {
         StatusReason.PAYMENT_UNAVAILABLE,
         StatusReason.PAYMENT_TIMEOUT,
         StatusReason.CUSTOMER_CANCELLED,
+        StatusReason.STAFF_CANCELLED,
     ),
 }
 declare_label_sets(

@@ -32,6 +32,7 @@ class StatusReason(models.TextChoices):
     PAYMENT_UNAVAILABLE = "payment_unavailable"
     PAYMENT_TIMEOUT = "payment_timeout"
     CUSTOMER_CANCELLED = "customer_cancelled"
+    STAFF_CANCELLED = "staff_cancelled"  # by staff, for a customer (their API token or the admin)
 
 
 def _money() -> models.DecimalField:
@@ -104,6 +105,12 @@ class OrderStatusChange(models.Model):
     status = models.CharField(max_length=20, choices=OrderStatus.choices)
     reason = models.CharField(max_length=32, choices=StatusReason.choices, blank=True, default="")
     at = models.DateTimeField(default=timezone.now)
+    actor_id = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="identity's user id of who made the change (a cancel by the customer or staff); "
+        "empty for the saga's own moves.",
+    )
 
     class Meta:
         ordering = ["at", "id"]

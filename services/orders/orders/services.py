@@ -207,9 +207,15 @@ def _lines_payload(order: Order) -> list[dict]:
 
 
 def _transition(
-    *, order_id: uuid.UUID, to: OrderStatus, allowed_from: Iterable[OrderStatus], reason: str = ""
+    *,
+    order_id: uuid.UUID,
+    to: OrderStatus,
+    allowed_from: Iterable[OrderStatus],
+    reason: str = "",
+    actor_id: uuid.UUID | None = None,
 ) -> tuple[Order, str] | None:
-    """Move the order to `to` if its status is one of `allowed_from`; record the history row.
+    """Move the order to `to` if its status is one of `allowed_from`; record the history row (with
+    `actor_id`, identity's id of the person who asked, when a person did).
 
     Returns the updated order and the status it left, or None if the CAS matched nothing (a late or
     duplicate event, or an order we do not have). Runs in the caller's transaction.
@@ -230,10 +236,16 @@ def _transition(
             extra={"order_id": str(order_id), "status": previous, "wanted": str(to)},
         )
         return None
-    OrderStatusChange.objects.create(order_id=order_id, status=to, reason=reason, at=now)
+    OrderStatusChange.objects.create(order_id=order_id, status=to, reason=reason, at=now, actor_id=actor_id)
     logger.info(
         "order status changed",
-        extra={"order_id": str(order_id), "from": previous, "to": str(to), "reason": reason},
+        extra={
+            "order_id": str(order_id),
+            "from": previous,
+            "to": str(to),
+            "reason": reason,
+            "actor_id": str(actor_id or ""),
+        },
     )
     order = Order.objects.get(id=order_id)
     if to in TERMINAL_STATUSES:
@@ -315,14 +327,18 @@ def order_cancel_unpaid(*, order_id: uuid.UUID, reason: str) -> Order | None:
 
 
 @transaction.atomic
-def order_cancel(*, order_id: uuid.UUID) -> Order:
-    """The owner (or staff) cancels: unpaid or confirmed -> cancelled (`customer_cancelled`).
+def order_cancel(*, order_id: uuid.UUID, actor_id: uuid.UUID | None = None, by_staff: bool = False) -> Order:
+    """The owner cancels (`customer_cancelled`), or staff for them (`by_staff`: `staff_cancelled`):
+    unpaid or confirmed -> cancelled. `actor_id`, identity's id of who asked, goes into the history.
 
     A confirmed order is refunded and its stock returned by payments and inventory, on
     `order.cancelled`. Raises Conflict(order_not_cancellable) for a rejected or cancelled order.
     """
     order = _cancel(
-        order_id=order_id, allowed_from=CANCELLABLE_BY_CUSTOMER, reason=StatusReason.CUSTOMER_CANCELLED
+        order_id=order_id,
+        allowed_from=CANCELLABLE_BY_CUSTOMER,
+        reason=StatusReason.STAFF_CANCELLED if by_staff else StatusReason.CUSTOMER_CANCELLED,
+        actor_id=actor_id,
     )
     if order is None:
         status = Order.objects.filter(id=order_id).values_list("status", flat=True).first()
@@ -332,8 +348,20 @@ def order_cancel(*, order_id: uuid.UUID) -> Order:
     return order
 
 
-def _cancel(*, order_id: uuid.UUID, allowed_from: Iterable[OrderStatus], reason: str) -> Order | None:
-    moved = _transition(order_id=order_id, to=OrderStatus.CANCELLED, allowed_from=allowed_from, reason=reason)
+def _cancel(
+    *,
+    order_id: uuid.UUID,
+    allowed_from: Iterable[OrderStatus],
+    reason: str,
+    actor_id: uuid.UUID | None = None,
+) -> Order | None:
+    moved = _transition(
+        order_id=order_id,
+        to=OrderStatus.CANCELLED,
+        allowed_from=allowed_from,
+        reason=reason,
+        actor_id=actor_id,
+    )
     if not moved:
         return None
     order, previous_status = moved

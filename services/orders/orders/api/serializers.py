@@ -112,9 +112,12 @@ class OrderItemSerializer(serializers.ModelSerializer):
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
+    # identity's user id of who made the change (the customer, or staff); null for the saga's own moves.
+    actor = serializers.UUIDField(source="actor_id", read_only=True, allow_null=True)
+
     class Meta:
         model = OrderStatusChange
-        fields = ["status", "reason", "at"]
+        fields = ["status", "reason", "at", "actor"]
         read_only_fields = fields
 
 

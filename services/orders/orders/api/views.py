@@ -97,8 +97,12 @@ class OrderDetailApi(APIView):
 class OrderCancelApi(APIView):
     @extend_schema(request=None, responses={202: OrderSerializer})
     def post(self, request, order_id):
-        order = selectors.order_get(order_id=order_id, user_id=_user_id(request), is_staff=_is_staff(request))
-        services.order_cancel(order_id=order.id)
+        user_id, is_staff = _user_id(request), _is_staff(request)
+        order = selectors.order_get(order_id=order_id, user_id=user_id, is_staff=is_staff)
+        # Staff cancelling a customer's order is a staff cancel; their own order they cancel as customers.
+        services.order_cancel(
+            order_id=order.id, actor_id=user_id, by_staff=is_staff and order.user_id != user_id
+        )
         order = selectors.order_get(order_id=order.id, user_id=_user_id(request), is_staff=_is_staff(request))
         return Response(OrderSerializer(order).data, status=status.HTTP_202_ACCEPTED)
 

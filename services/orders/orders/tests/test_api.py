@@ -30,6 +30,7 @@ from orders.tests.helpers import (
     order_url,
     outbox,
 )
+from shared.admin_ui.testing import admin_shadow_login
 from shared.messaging.models import OutboxEvent
 from shared.testing import wait_until
 
@@ -70,7 +71,7 @@ def test_post_order_answers_202_with_the_pending_order(catalog, customer):
         "currency": "USD",
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
-        "history": [{"status": "pending", "reason": "", "at": body["history"][0]["at"]}],
+        "history": [{"status": "pending", "reason": "", "at": body["history"][0]["at"], "actor": None}],
     }
     datetime.fromisoformat(body["created_at"])
     assert "tok_visa" not in response.content.decode()
@@ -444,7 +445,12 @@ def test_the_owner_cancels_an_open_or_confirmed_order(customer, status):
     assert response.status_code == 202, response.content
     body = response.json()
     assert (body["status"], body["status_reason"]) == ("cancelled", "customer_cancelled")
-    assert body["history"][-1]["status"] == "cancelled"
+    assert body["history"][-1] == {
+        "status": "cancelled",
+        "reason": "customer_cancelled",
+        "at": body["history"][-1]["at"],
+        "actor": str(customer.id),
+    }
     [cancelled] = outbox("order.cancelled")
     assert (cancelled["order_id"], cancelled["reason"], cancelled["previous_status"]) == (
         str(order.id),
@@ -471,10 +477,28 @@ def test_cancelling_another_users_order_is_404(customer, other_customer):
     assert order.status == "pending"
 
 
-def test_staff_cancel_any_order(staff, customer):
-    order = make_order(user_id=customer.id)
+def test_staff_cancel_any_order_as_a_staff_cancel_recorded_with_their_identity_id(staff, customer):
+    order = make_order(user_id=customer.id, status="confirmed")
 
-    assert staff.client().post(f"{order_url(order.id)}cancel/").status_code == 202
+    response = staff.client().post(f"{order_url(order.id)}cancel/")
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["status"], body["status_reason"]) == ("cancelled", "staff_cancelled")
+    assert (body["history"][-1]["reason"], body["history"][-1]["actor"]) == ("staff_cancelled", str(staff.id))
+    [cancelled] = outbox("order.cancelled")
+    assert (cancelled["reason"], cancelled["previous_status"]) == ("staff_cancelled", "confirmed")
+    # The customer sees who cancelled it in their order's history too.
+    history = customer.client().get(order_url(order.id)).json()["history"]
+    assert history[-1]["actor"] == str(staff.id)
+
+
+def test_staff_cancelling_their_own_order_is_a_customer_cancel(staff):
+    order = make_order(user_id=staff.id)
+
+    body = staff.client().post(f"{order_url(order.id)}cancel/").json()
+
+    assert (body["status_reason"], body["history"][-1]["actor"]) == ("customer_cancelled", str(staff.id))
 
 
 # The cart
@@ -700,11 +724,12 @@ def test_the_admin_lists_searches_and_shows_orders(admin_client):
     assert admin_client.get("/admin/orders/orders/productreadmodel/").status_code == 200
 
 
-def test_the_admin_cancel_action_cancels_through_the_service(admin_client):
+def test_the_admin_cancel_action_cancels_through_the_service_as_a_staff_cancel(client):
+    operator_id = admin_shadow_login(client)
     open_order = make_order(status="awaiting_payment")
     rejected = make_order(status="rejected")
 
-    response = admin_client.post(
+    response = client.post(
         "/admin/orders/orders/order/",
         {"action": "cancel_orders", "_selected_action": [str(open_order.id), str(rejected.id)]},
         follow=True,
@@ -713,6 +738,9 @@ def test_the_admin_cancel_action_cancels_through_the_service(admin_client):
     assert response.status_code == 200
     open_order.refresh_from_db()
     rejected.refresh_from_db()
-    assert (open_order.status, open_order.status_reason) == ("cancelled", "customer_cancelled")
+    assert (open_order.status, open_order.status_reason) == ("cancelled", "staff_cancelled")
     assert rejected.status == "rejected"
     assert [event["order_id"] for event in outbox("order.cancelled")] == [str(open_order.id)]
+    assert outbox("order.cancelled")[0]["reason"] == "staff_cancelled"
+    last = open_order.history.order_by("at", "id").last()
+    assert (last.reason, str(last.actor_id)) == ("staff_cancelled", operator_id)

@@ -234,6 +234,18 @@ def test_order_cancel_cancels_an_open_or_confirmed_order(catalog, status):
     assert outbox("order.cancelled")[0]["previous_status"] == status
 
 
+def test_order_cancel_by_staff_is_staff_cancelled_and_names_who_in_the_history(catalog):
+    order = place(uuid.uuid4(), (catalog.add(name="Pen", price="1.00"), 1))
+    operator_id = uuid.uuid4()
+
+    cancelled = services.order_cancel(order_id=order.id, actor_id=operator_id, by_staff=True)
+
+    assert (cancelled.status, cancelled.status_reason) == ("cancelled", "staff_cancelled")
+    assert outbox("order.cancelled")[0]["reason"] == "staff_cancelled"
+    history = list(cancelled.history.order_by("at", "id").values_list("status", "reason", "actor_id"))
+    assert history == [("pending", "", None), ("cancelled", "staff_cancelled", operator_id)]
+
+
 @pytest.mark.parametrize("status", ["rejected", "cancelled"])
 def test_order_cancel_refuses_a_finished_order(catalog, status):
     order = place(uuid.uuid4(), (catalog.add(name="Pen", price="1.00"), 1))
