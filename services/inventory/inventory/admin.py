@@ -1,6 +1,9 @@
 """The operator's view: stock (changed only through the audited "adjust stock" action), reservations
 with their lines, and the adjustment trail. Nothing here edits counts or statuses directly: that would
-break the invariant on_hand + reserved + sold that only adjustments may change."""
+break the invariant on_hand + reserved + sold that only adjustments may change. Every page is view-only;
+other services' ids (products, orders, staff) link to their own admins."""
+
+import uuid
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,18 +12,33 @@ from django.template.response import TemplateResponse
 
 from inventory import services
 from inventory.models import Reservation, ReservationLine, Stock, StockAdjustment
+from shared.admin_ui.actors import identity_user_id
+from shared.admin_ui.links import admin_link, admin_link_field
+from shared.admin_ui.readonly import ViewOnlyAdminMixin
 from shared.errors import DomainError
 
+product_link = admin_link_field(
+    "product_id", service="catalog", model="catalog.product", description="product"
+)
+order_link = admin_link_field("order_id", service="orders", model="orders.order", description="order")
 
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.display(description="actor")
+def actor_link(model_admin, adjustment: StockAdjustment):
+    """identity's user id as a link to the staff member; older rows' `admin:<n>` and local logins as text."""
+    try:
+        uuid.UUID(adjustment.actor_id)
+    except ValueError:
+        return adjustment.actor_id or None
+    return admin_link(adjustment.actor_id, service="identity", model="identity.user")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+def admin_actor_id(user) -> str:
+    """Who adjusts in the admin, as the audit trail names actors: identity's user id of the staff member
+    (the SSO shadow user's), or `local:<username>` for a local debugging login, which stands for nobody
+    at identity."""
+    identity_id = identity_user_id(user)
+    return str(identity_id) if identity_id else f"local:{user.get_username()}"
 
 
 class AdjustStockForm(forms.Form):
@@ -40,10 +58,11 @@ class AdjustStockForm(forms.Form):
         return delta
 
 
-class StockAdjustmentInline(ReadOnlyAdminMixin, admin.TabularInline):
+class StockAdjustmentInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = StockAdjustment
-    fields = ("created_at", "delta", "on_hand_after", "reason", "actor_email", "actor_id")
+    fields = ("created_at", "delta", "on_hand_after", "reason", "actor_email", "actor_link")
     readonly_fields = fields
+    actor_link = actor_link
     extra = 0
     max_num = 0
     ordering = ("-created_at",)
@@ -51,12 +70,20 @@ class StockAdjustmentInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Stock)
-class StockAdmin(admin.ModelAdmin):
-    list_display = ("product_id", "sku", "on_hand", "reserved", "sold", "product_deleted_at", "updated_at")
+class StockAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "product_link",
+        "on_hand",
+        "reserved",
+        "sold",
+        "product_deleted_at",
+        "updated_at",
+    )
     list_filter = (("product_deleted_at", admin.EmptyFieldListFilter),)
     search_fields = ("product_id", "sku")
-    readonly_fields = (
-        "product_id",
+    fields = (
+        "product_link",
         "sku",
         "on_hand",
         "reserved",
@@ -65,16 +92,18 @@ class StockAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+    # Stock rows come from catalog's product.created and are never deleted (reservations and the audit
+    # trail refer to them); their counts change only through the action below.
+    readonly_fields = fields
     inlines = [StockAdjustmentInline]
     actions = ["adjust_stock"]
+    product_link = product_link
 
-    def has_add_permission(self, request):
-        return False  # stock rows come from catalog's product.created
+    def has_adjust_permission(self, request) -> bool:
+        # The model's change permission, which the view-only pages otherwise never grant.
+        return request.user.has_perm("inventory.change_stock")
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # reservations and the audit trail refer to them
-
-    @admin.action(description="Adjust stock of the selected products (audited)", permissions=["change"])
+    @admin.action(description="Adjust stock of the selected products (audited)", permissions=["adjust"])
     def adjust_stock(self, request, queryset):
         """Two steps: the first POST shows the delta/reason form, the second (with `apply`) adjusts."""
         form = AdjustStockForm(request.POST if "apply" in request.POST else None)
@@ -95,6 +124,7 @@ class StockAdmin(admin.ModelAdmin):
         )
 
     def _apply_adjustment(self, request, queryset, *, delta: int, reason: str) -> None:
+        actor_id = admin_actor_id(request.user)
         actor_email = request.user.email or request.user.get_username()
         for stock in queryset:
             try:
@@ -102,7 +132,7 @@ class StockAdmin(admin.ModelAdmin):
                     product_id=stock.product_id,
                     delta=delta,
                     reason=reason,
-                    actor_id=f"admin:{request.user.pk}",
+                    actor_id=actor_id,
                     actor_email=actor_email,
                 )
             except DomainError as exc:
@@ -113,27 +143,34 @@ class StockAdmin(admin.ModelAdmin):
                 )
 
 
-class ReservationLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReservationLineInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = ReservationLine
-    fields = ("product_id", "quantity")
+    fields = ("product_link", "quantity")
     readonly_fields = fields
     extra = 0
+    product_link = product_link
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("order_id", "status", "failure_reason", "expires_at", "created_at", "updated_at")
+class ReservationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "order_link", "status", "failure_reason", "expires_at", "updated_at")
+    list_display_links = ("created_at",)
     list_filter = ("status", "failure_reason")
     search_fields = ("order_id", "id")
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "order_id", "status", "failure_reason", "expires_at", "created_at", "updated_at")
+    ordering = ("-created_at",)
+    fields = ("id", "order_link", "status", "failure_reason", "expires_at", "created_at", "updated_at")
+    readonly_fields = fields
     inlines = [ReservationLineInline]
+    order_link = order_link
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "stock", "delta", "on_hand_after", "reason", "actor_email")
+class StockAdjustmentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "stock", "delta", "on_hand_after", "reason", "actor_email", "actor_link")
     list_filter = ("created_at",)
     search_fields = ("stock__product_id", "stock__sku", "reason", "actor_email", "actor_id")
-    readonly_fields = ("stock", "delta", "reason", "on_hand_after", "actor_id", "actor_email", "created_at")
+    fields = ("stock", "delta", "reason", "on_hand_after", "actor_link", "actor_email", "created_at")
+    readonly_fields = fields
     list_select_related = ("stock",)
+    actor_link = actor_link

@@ -118,7 +118,10 @@ class StockAdjustment(models.Model):
     delta = models.IntegerField()
     reason = models.CharField(max_length=255)
     actor_id = models.CharField(
-        max_length=64, blank=True, help_text="identity's user id, or admin:<id> for an admin-site user."
+        max_length=64,
+        blank=True,
+        help_text="identity's user id of the staff member (API or admin); local:<username> for a local "
+        "debugging login to this admin (admin:<local id> on rows written before that).",
     )
     actor_email = models.CharField(max_length=254, blank=True)
     on_hand_after = models.IntegerField(help_text="Units on hand right after this adjustment.")
