@@ -2,18 +2,46 @@ from django.contrib import admin, messages
 
 from notifications import services
 from notifications.models import Notification
+from shared.admin_ui.links import admin_link_field
+from shared.admin_ui.readonly import ViewOnlyAdminMixin
+
+# Other services' ids, shown as links into their admins.
+LINKED_FIELDS = {"user_id": "user_link", "order_id": "order_link"}
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
-    list_display = ("kind", "recipient", "status", "attempts", "created_at", "sent_at", "event_type")
+class NotificationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """The log is the record of what customers were told: view-only, never edited nor deleted. Resending
+    records a new copy."""
+
+    list_display = (
+        "kind",
+        "recipient",
+        "order_link",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+        "event_type",
+    )
     list_filter = ("kind", "status", "event_type", ("resend_of", admin.EmptyFieldListFilter))
-    search_fields = ("recipient", "event_id", "id", "subject")
+    search_fields = ("recipient", "event_id", "id", "subject", "order_id")
     date_hierarchy = "created_at"
-    readonly_fields = [field.name for field in Notification._meta.fields]
+    ordering = ("-created_at",)
+    fields = [LINKED_FIELDS.get(field.name, field.name) for field in Notification._meta.fields]
+    readonly_fields = fields
     actions = ["resend", "send_pending_now"]
 
-    @admin.action(description="Resend selected notifications (a new copy is sent and recorded)")
+    user_link = admin_link_field("user_id", service="identity", model="identity.user", description="user")
+    order_link = admin_link_field("order_id", service="orders", model="orders.order", description="order")
+
+    def has_send_permission(self, request) -> bool:
+        # Sending e-mail to customers needs the model's change permission, not only the right to look.
+        return request.user.has_perm("notifications.change_notification")
+
+    @admin.action(
+        description="Resend selected notifications (a new copy is sent and recorded)", permissions=["send"]
+    )
     def resend(self, request, queryset):
         selected = list(queryset)
         sent = services.notification_resend(notifications=selected)
@@ -26,15 +54,8 @@ class NotificationAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"{sent} of {len(selected)} notifications resent.{retry_note}", level)
 
-    @admin.action(description="Send selected pending notifications now")
+    @admin.action(description="Send selected pending notifications now", permissions=["send"])
     def send_pending_now(self, request, queryset):
         pending = list(queryset.filter(status=Notification.Status.PENDING).values_list("id", flat=True))
         sent = sum(services.notification_send(notification_id=notification_id) for notification_id in pending)
         self.message_user(request, f"{sent} of {len(pending)} pending notifications sent.", messages.INFO)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # The log is the record of what customers were told: it is kept.
-        return False

@@ -18,6 +18,7 @@ SIGNATURE = "\n\n-- \nThe order platform team"
 
 CANCELLATION_REASONS = {
     "customer_cancelled": "you cancelled it",
+    "staff_cancelled": "our customer service cancelled it",
     "payment_declined": "the payment was declined",
     "payment_unavailable": "the payment could not be processed",
     "payment_timeout": "the payment did not complete in time",

@@ -28,6 +28,8 @@ class Notification(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # The order the e-mail is about (the order and payment events name it), for operators to follow.
+    order_id = models.UUIDField(null=True, blank=True)
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=100)
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -69,6 +69,7 @@ def notification_record(*, event: Event, kind: str) -> Notification:
         resend_of=None,
         defaults={
             "user_id": _uuid_or_none(event.data.get("user_id")),
+            "order_id": _uuid_or_none(event.data.get("order_id")),
             "event_type": event.type,
             "recipient": recipient,
             "subject": text.subject,
@@ -169,6 +170,7 @@ def notifications_send_pending(*, limit: int = 100) -> int:
 def _record_copy(original: Notification) -> Notification:
     return Notification.objects.create(
         user_id=original.user_id,
+        order_id=original.order_id,
         event_id=original.event_id,
         event_type=original.event_type,
         kind=original.kind,

@@ -239,6 +239,24 @@ def test_order_cancelled_after_confirmation_announces_the_refund(queued_sends):
     assert "will be refunded" in notification.body
 
 
+def test_order_cancelled_by_staff_says_customer_service_cancelled_it(queued_sends):
+    event = make_event("order.cancelled", reason="staff_cancelled")
+    notification = services.notification_record(event=event, kind="order_cancelled")
+
+    assert "was cancelled because our customer service cancelled it." in notification.body
+    assert "will be refunded" in notification.body
+
+
+def test_the_order_an_e_mail_is_about_is_recorded_and_kept_by_resends(queued_sends):
+    event = make_event("payment.refunded")
+    notification = services.notification_record(event=event, kind="payment_refunded")
+    services.notification_resend(notifications=[notification])
+
+    assert {str(row.order_id) for row in Notification.objects.all()} == {event.data["order_id"]}
+    welcome = services.notification_record(event=make_event("user.registered"), kind="welcome")
+    assert welcome.order_id is None
+
+
 def test_order_rejected_gives_the_reason(queued_sends):
     event = make_event("order.rejected", reason="unknown_product")
     notification = services.notification_record(event=event, kind="order_rejected")
