@@ -16,8 +16,9 @@ from django.conf import settings
 from shared.auth.api import revocation_list, verifier
 from shared.auth.tokens import TokenRefused
 
-# The cookie is sent to every admin and to Flower (the gateway's verifier accepts it there), nowhere else.
-COOKIE_PATHS = ("/admin/", "/flower/")
+# Path=/ because it must reach every admin and Flower (one cookie name cannot carry two paths). Nothing
+# else honours it: the APIs take Bearer tokens only, so a cookie the browser adds to API calls is inert.
+COOKIE_PATH = "/"
 
 
 class SsoRefused(Exception):
@@ -63,18 +64,16 @@ def cookie_value(request) -> str:
 
 
 def set_cookie(response, request, token: str) -> None:
-    for path in COOKIE_PATHS:
-        response.set_cookie(
-            _config()["COOKIE_NAME"],
-            token,
-            max_age=_config()["COOKIE_SECONDS"],
-            path=path,
-            secure=_config()["COOKIE_SECURE"] or request.is_secure(),
-            httponly=True,
-            samesite="Lax",
-        )
+    response.set_cookie(
+        _config()["COOKIE_NAME"],
+        token,
+        max_age=_config()["COOKIE_SECONDS"],
+        path=COOKIE_PATH,
+        secure=_config()["COOKIE_SECURE"] or request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 def delete_cookie(response) -> None:
-    for path in COOKIE_PATHS:
-        response.delete_cookie(_config()["COOKIE_NAME"], path=path, samesite="Lax")
+    response.delete_cookie(_config()["COOKIE_NAME"], path=COOKIE_PATH, samesite="Lax")
