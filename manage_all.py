@@ -978,8 +978,8 @@ def flower_program(platform: Platform) -> Program:
     broker's management API for its queue page. Secrets go in the environment, not the command line."""
     port = platform.instance.port(platform.topology.flower_port)
     command = [
-        str(VENV_BIN / "celery"), "--broker", platform.instance.broker_url, "--config", "shared.flower_config",
-        "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=flower",  # served at /flower/
+        str(VENV_BIN / "celery"), "--broker", platform.instance.broker_url,
+        "--config", "shared.flower_config", "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=flower",  # served at /flower/
     ]  # fmt: skip
     env = {"PYTHONUNBUFFERED": "1", **flower_env(platform)}
     env["FLOWER_BROKER_API"] = broker_management_api(platform.instance.broker_url)
