@@ -979,7 +979,8 @@ def flower_program(platform: Platform) -> Program:
     port = platform.instance.port(platform.topology.flower_port)
     command = [
         str(VENV_BIN / "celery"), "--broker", platform.instance.broker_url,
-        "--config", "shared.flower_config", "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=flower",  # served at /flower/
+        "--config", "shared.flower_config",  # names every queue for the broker page
+        "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=flower",  # served at /flower/
     ]  # fmt: skip
     env = {"PYTHONUNBUFFERED": "1", **flower_env(platform)}
     env["FLOWER_BROKER_API"] = broker_management_api(platform.instance.broker_url)
