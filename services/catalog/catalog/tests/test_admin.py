@@ -128,3 +128,18 @@ def test_the_add_and_change_pages_render(admin_client, make_product, kitchen):
     assert 'name="initial_stock"' not in change_page.content.decode()
     assert admin_client.get("/admin/catalog/catalog/category/").status_code == 200
     assert admin_client.get(f"/admin/catalog/catalog/category/{kitchen.pk}/change/").status_code == 200
+
+
+def test_a_product_page_stays_an_edit_form_and_every_page_has_the_bar_to_the_other_admins(
+    admin_client, make_product
+):
+    product = make_product()
+
+    html = admin_client.get(f"{PRODUCTS_ADMIN}{product.id}/change/").content.decode()
+
+    assert 'name="_save"' in html
+    nav = html[html.index('<nav id="service-nav"') :]
+    nav = nav[: nav.index("</nav>")]
+    for service in ("identity", "inventory", "orders", "payments", "notifications"):
+        assert f'<a href="/admin/{service}/">{service}</a>' in nav
+    assert 'aria-current="page">catalog<' in nav
