@@ -4,7 +4,6 @@ outside DRF (shared.errors' handlers and CSRF failure view), OPTIONS (shared.met
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -60,11 +59,9 @@ def test_json_depth_counts_nesting_outside_strings(text, depth):
     assert json_depth(text) == depth
 
 
-def test_json_depth_of_a_megabyte_takes_well_under_a_second():
-    started = time.perf_counter()
+def test_json_depth_of_a_megabyte_of_brackets_does_not_recurse():
     assert json_depth("[]" * 500_000) == 1
     assert json_depth("[" * 1_000_000) == 1_000_000
-    assert time.perf_counter() - started < 1.0
 
 
 def test_a_body_nested_1000_levels_deep_is_a_400_not_a_500(client):
