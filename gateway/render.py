@@ -36,17 +36,27 @@ SECURITY_HEADERS = (
 )
 # Errors nginx itself produces, in the contract's shape (the services' own errors pass through as they are).
 NGINX_ERRORS = {
+    400: ("malformed_request", "The request is malformed."),
     401: ("not_authenticated", "A valid access token is required."),
     403: ("permission_denied", "You are not allowed to do this."),
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "Method not allowed."),
+    408: ("request_timeout", "The request did not arrive in time."),
+    411: ("length_required", "A Content-Length header is required."),
     413: ("payload_too_large", "The request body is too large."),
+    414: ("uri_too_long", "The request URI is too long."),
     429: ("rate_limited", "Too many requests: slow down and retry later."),
+    431: ("request_header_too_large", "The request headers are too large."),
     500: ("server_error", "Internal server error."),
+    501: ("not_implemented", "The request uses a feature the gateway does not implement."),
     502: ("bad_gateway", "The service is unavailable."),
     503: ("service_unavailable", "The service is unavailable."),
     504: ("gateway_timeout", "The service did not answer in time."),
+    505: ("http_version_not_supported", "The HTTP version is not supported."),
 }
+# nginx's own non-standard statuses, answered with the standard one they stand for. 494: a request
+# header (or cookie) larger than large_client_header_buffers, which nginx otherwise sends as an HTML 400.
+NGINX_ERROR_ALIASES = {494: 431}
 # Passive health checks: an instance that fails once (refused, reset, timed out, 502/503) is left out
 # for this long; a single-server upstream ignores both (nginx never marks its only server down).
 UPSTREAM_MAX_FAILS = 1
@@ -256,6 +266,11 @@ def error_pages(statuses, edge: bool = True) -> str:
     """error_page directives and the JSON locations they point at."""
     error_location = template("error_location.template")
     lines = [f"        error_page {status} @error_{status};" for status in statuses]
+    lines += [
+        f"        error_page {alias} ={status} @error_{status};"
+        for alias, status in NGINX_ERROR_ALIASES.items()
+        if status in statuses
+    ]
     for status in statuses:
         code, message = NGINX_ERRORS[status]
         headers = error_headers(status, edge)
