@@ -256,6 +256,34 @@ def _json_or_none(response):
         return None
 
 
+def openapi_errors(
+    document: dict, instance, *, path: str, method: str = "get", status: int = 200
+) -> list[str]:
+    """How `instance` (a response body) breaks the response schema that the OpenAPI 3.0 `document`
+    declares for `method` `path` (a path template, "/api/v1/payments/{id}/") and `status`; empty when it
+    matches. `nullable: true` is read as JSON Schema's null type, `$ref`s resolve within the document."""
+    import jsonschema
+
+    def convert(node):
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        converted = {key: convert(value) for key, value in node.items() if key != "nullable"}
+        return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+
+    response = document["paths"][path][method]["responses"][str(status)]
+    schema = {
+        "allOf": [response["content"]["application/json"]["schema"]],
+        "components": document.get("components", {}),
+    }
+    validator = jsonschema.Draft4Validator(convert(schema))
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(instance)
+    ]
+
+
 def assert_refusals_in_error_shape(*, client=None, json_path: str | None = None, settings=None) -> None:
     """What Django refuses outside DRF answers in the contract's shape on this service: an unknown Host
     (also as X-Forwarded-Host, as the gateway passes it), a CSRF failure on a plain Django view, an
