@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from identity.emails import normalize_email
 
 
 class UserManager(BaseUserManager):
@@ -16,14 +19,19 @@ class UserManager(BaseUserManager):
     def _create(self, email: str, password: str | None, **fields) -> User:
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=normalize_email(email), **fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
 
     def get_by_natural_key(self, username: str) -> User:
-        # Addresses are stored lower-case and unique regardless of case: log in however they are typed.
-        return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
+        """Sign-in's lookup: the typed address in its one form (identity.emails), matched exactly, so
+        every address that registered signs in as it is typed. One without a form is unknown."""
+        try:
+            email = normalize_email(username)
+        except ValidationError:
+            raise self.model.DoesNotExist from None
+        return self.get(email=email)
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
         fields.setdefault("is_staff", False)
@@ -62,6 +70,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        """Forms (the admin's) store the address in its one form too, or say why it has none."""
+        super().clean()
+        try:
+            self.email = normalize_email(self.email)
+        except ValidationError as exc:
+            raise ValidationError({"email": exc.messages}) from exc
 
     @property
     def roles(self) -> list[str]:

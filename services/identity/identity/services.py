@@ -16,6 +16,7 @@ from django.utils import timezone
 from redis import RedisError
 
 from identity import tokens
+from identity.emails import normalize_email
 from identity.models import SignIn, User
 from shared.auth.api import revocation_list
 from shared.auth.tokens import TokenRefused
@@ -37,7 +38,12 @@ def _email_taken() -> EmailTaken:
 
 def user_register(*, email: str, password: str, full_name: str, is_staff: bool = False) -> User:
     """Create an account (validated like any password change) and announce `user.registered`."""
-    email = User.objects.normalize_email(email).lower()
+    try:
+        email = normalize_email(email)  # the one stored form (identity.emails): compared exactly below
+    except DjangoValidationError as exc:
+        raise DomainError(
+            "The request has invalid fields.", code="validation_error", fields={"email": exc.messages}
+        ) from exc
     candidate = User(email=email, full_name=full_name)
     try:
         validate_password(password, user=candidate)
@@ -45,7 +51,7 @@ def user_register(*, email: str, password: str, full_name: str, is_staff: bool =
         raise DomainError(
             "The request has invalid fields.", code="validation_error", fields={"password": exc.messages}
         ) from exc
-    if User.objects.filter(email__iexact=email).exists():
+    if User.objects.filter(email=email).exists():
         raise _email_taken()
     try:
         with transaction.atomic():

@@ -1,10 +1,25 @@
 from rest_framework import serializers
 
+from identity.emails import normalize_email
 from identity.models import User
 
 
+class EmailAddressField(serializers.CharField):
+    """An e-mail address, validated and returned in its one stored form (identity.emails)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 320)  # the typed form; the stored form has at most 254
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        return normalize_email(super().to_internal_value(data))
+
+
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = EmailAddressField(
+        help_text="Stored and answered in its normal form: lower case, the domain in IDNA ASCII (`xn--`) "
+        "form; the part before the @ must be ASCII."
+    )
     password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
     full_name = serializers.CharField(max_length=200)
 

@@ -3,6 +3,7 @@ import os
 from django.core.management.base import BaseCommand
 
 from identity import services
+from identity.emails import normalize_email
 from identity.models import User
 
 DEMO_ACCOUNTS = (
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         for prefix, email, password, full_name, is_staff in DEMO_ACCOUNTS:
             email = os.environ.get(f"{prefix}_EMAIL", email)
             password = os.environ.get(f"{prefix}_PASSWORD", password)
-            if User.objects.filter(email__iexact=email).exists():
+            if User.objects.filter(email=normalize_email(email)).exists():
                 self.stdout.write(f"{email} exists")
                 continue
             services.user_register(email=email, password=password, full_name=full_name, is_staff=is_staff)
