@@ -110,6 +110,9 @@ RABBITMQ_MANAGEMENT_PLUGIN = "rabbitmq_management"
 RABBITMQ_MANAGEMENT_PORT = int(os.environ.get("RABBITMQ_MANAGEMENT_PORT", "15672"))
 FLOWER_USER = "flower"  # Flower's basic-auth user; the password is the instance's (instance_secrets)
 
+# Cross-service suites beside `system`, each on its own: `manage_all.py test browser`.
+CROSS_SERVICE_SUITES = {"browser": "tests/browser", "security": "tests/security"}
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; the browser tests use it through Playwright
 PYTEST_COMMAND = ("-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider")
 PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<text>(?:\d+ \w+(?:, )?)+ in [\d.]+s.*?|no tests ran.*?)\s*=*$")
 PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
@@ -1062,6 +1065,13 @@ def apt_install(packages: list[str], needed_for: str) -> None:
             raise PlatformError(f"`{' '.join(argv)}` failed: run `{command}` by hand and run again")
 
 
+def ensure_chromium() -> None:
+    """The browser suite drives Debian's Chromium with Playwright (never `playwright install`, which
+    downloads a browser build of its own)."""
+    if not Path(CHROMIUM).exists():
+        apt_install(["chromium"], "the browser tests")
+
+
 def ensure_nginx() -> str:
     """The nginx binary; installed from Debian's packages when missing and we may (root), else explained."""
     if binary := nginx_binary():
@@ -1454,7 +1464,8 @@ class SuiteResult:
 
 
 def all_suites(platform: Platform) -> list[Suite]:
-    """shared, then every service in topology order, then the cross-service system tests."""
+    """shared, then every service in topology order, then the cross-service suites: system (tests/), and
+    browser and security (tests/browser, tests/security), each starting the e2e instance for itself."""
     shared_env = service_env(platform, SHARED_TESTS_ROLE) | {"DJANGO_SETTINGS_MODULE": "tests.settings"}
     suites = [Suite("shared", SHARED_DIR, (), shared_env)]
     if SANDBOX_DIR.is_dir():
@@ -1462,7 +1473,10 @@ def all_suites(platform: Platform) -> list[Suite]:
     for service in platform.topology.services:
         env = service_env(platform, service.name, platform.instance.port(service.port))
         suites.append(Suite(service.name, service.directory, (), env))
-    suites.append(Suite("system", ROOT, ("tests",), caller_env() | {"PYTHONUNBUFFERED": "1"}))
+    env = caller_env() | {"PYTHONUNBUFFERED": "1"}
+    others = tuple(f"--ignore={path}" for path in CROSS_SERVICE_SUITES.values())
+    suites.append(Suite("system", ROOT, ("tests", *others), env))
+    suites += [Suite(name, ROOT, (path,), env) for name, path in CROSS_SERVICE_SUITES.items()]
     return suites
 
 
@@ -1776,6 +1790,8 @@ def cmd_manage(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     platform = load_platform()
     suites = select_suites(all_suites(platform), args.suites)
+    if any(suite.name == "browser" for suite in suites):
+        ensure_chromium()
     provision(platform)
     results = [run_suite(suite, args.pytest_arguments) for suite in suites]
     print_test_summary(results)

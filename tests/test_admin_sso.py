@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 import uuid
 from html.parser import HTMLParser
@@ -18,12 +17,18 @@ import requests
 
 from shared.jwt_keys import generate_pair
 from shared.testing import admin_sso_claims
+from tests.admin_session import (
+    CUSTOMER,
+    LOGIN_PATH,
+    SSO_COOKIE,
+    STAFF,
+    admin_login,
+    browser_session,
+    csrf_token,
+    origin,
+)
 from tests.conftest import ROOT
 
-STAFF = ("staff@example.com", "staff-demo-pass-1")
-CUSTOMER = ("customer@example.com", "customer-demo-pass-1")
-SSO_COOKIE = "admin_sso"
-LOGIN_PATH = "/admin/identity/login/"
 # A model list each admin index shows when the visitor may use it (the service's own app).
 INDEX_MARKERS = {
     "identity": "/admin/identity/identity/user/",
@@ -33,41 +38,6 @@ INDEX_MARKERS = {
     "payments": "/admin/payments/payments/payment/",
     "notifications": "/admin/notifications/notifications/notification/",
 }
-_CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def _browser() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-def _origin(platform) -> dict:
-    return {"Origin": platform.gateway_url("")}
-
-
-def _csrf_token(page: requests.Response) -> str:
-    match = _CSRF_FIELD.search(page.text)
-    assert match, f"no CSRF field in {page.url}: {page.text[:500]}"
-    return match.group(1)
-
-
-def _login(platform, browser, credentials, next_path: str | None = None) -> requests.Response:
-    """Fill in identity's admin login form through the gateway; the answer, not followed."""
-    query = f"?next={next_path}" if next_path else ""
-    form = browser.get(platform.gateway_url(f"{LOGIN_PATH}{query}"), timeout=10)
-    assert form.status_code == 200, form.text
-    email, password = credentials
-    fields = {"csrfmiddlewaretoken": _csrf_token(form), "username": email, "password": password}
-    if next_path:
-        fields["next"] = next_path
-    return browser.post(
-        platform.gateway_url(f"{LOGIN_PATH}{query}"),
-        data=fields,
-        headers=_origin(platform),
-        allow_redirects=False,
-        timeout=10,
-    )
 
 
 def _admin_index(platform, browser, service: str) -> requests.Response:
@@ -84,8 +54,8 @@ def _assert_sent_to_identity_login(answer: requests.Response, service: str) -> N
 
 @pytest.fixture(scope="module")
 def staff_browser(platform):
-    browser = _browser()
-    answer = _login(platform, browser, STAFF)
+    browser = browser_session()
+    answer = admin_login(platform, browser, STAFF)
     assert answer.status_code == 302, answer.text
     return browser
 
@@ -106,7 +76,7 @@ def test_staff_logs_in_once_and_every_admin_lets_them_in(platform, staff_browser
 
 
 def test_the_sso_cookie_is_httponly_samesite_lax_and_scoped_to_the_admins(platform):
-    answer = _login(platform, _browser(), STAFF, next_path="/admin/orders/")
+    answer = admin_login(platform, browser_session(), STAFF, next_path="/admin/orders/")
     assert answer.status_code == 302
     assert answer.headers["Location"] == "/admin/orders/"
     set_cookie = next(c for c in answer.raw.headers.getlist("Set-Cookie") if c.startswith(f"{SSO_COOKIE}="))
@@ -138,13 +108,13 @@ def test_a_form_posts_through_the_gateway_with_csrf_and_refuses_a_foreign_origin
     form = staff_browser.get(add_url, timeout=10)
     assert form.status_code == 200, form.url
     slug = f"sso-{uuid.uuid4().hex[:8]}"
-    fields = {"csrfmiddlewaretoken": _csrf_token(form), "name": f"SSO {slug}", "slug": slug}
+    fields = {"csrfmiddlewaretoken": csrf_token(form), "name": f"SSO {slug}", "slug": slug}
 
     foreign = staff_browser.post(
         add_url, data=fields, headers={"Origin": "http://evil.example"}, allow_redirects=False, timeout=10
     )
     saved = staff_browser.post(
-        add_url, data=fields, headers=_origin(platform), allow_redirects=False, timeout=10
+        add_url, data=fields, headers=origin(platform), allow_redirects=False, timeout=10
     )
 
     assert foreign.status_code == 403, foreign.status_code
@@ -155,7 +125,7 @@ def test_a_form_posts_through_the_gateway_with_csrf_and_refuses_a_foreign_origin
 
 
 def test_anonymous_visitors_are_sent_to_identity_login_and_back(platform):
-    browser = _browser()
+    browser = browser_session()
     first = browser.get(platform.gateway_url("/admin/payments/"), allow_redirects=False, timeout=10)
     assert first.status_code == 302
     assert first.headers["Location"].startswith("/admin/payments/login/?next=/admin/payments/")
@@ -165,14 +135,14 @@ def test_anonymous_visitors_are_sent_to_identity_login_and_back(platform):
     for service in platform.services:
         _assert_sent_to_identity_login(_admin_index(platform, browser, service), service)
 
-    logged_in = _login(platform, browser, STAFF, next_path="/admin/payments/")
+    logged_in = admin_login(platform, browser, STAFF, next_path="/admin/payments/")
     assert logged_in.headers["Location"] == "/admin/payments/"
     assert INDEX_MARKERS["payments"] in _admin_index(platform, browser, "payments").text
 
 
 def test_identity_session_renews_a_missing_cookie_without_asking_again(platform):
-    browser = _browser()
-    assert _login(platform, browser, STAFF).status_code == 302
+    browser = browser_session()
+    assert admin_login(platform, browser, STAFF).status_code == 302
     browser.cookies.clear(domain="127.0.0.1", path="/admin/", name=SSO_COOKIE)
     assert SSO_COOKIE not in browser.cookies
 
@@ -184,8 +154,8 @@ def test_identity_session_renews_a_missing_cookie_without_asking_again(platform)
 
 
 def test_a_customer_gets_no_admin_anywhere(platform, http):
-    browser = _browser()
-    refused = _login(platform, browser, CUSTOMER)
+    browser = browser_session()
+    refused = admin_login(platform, browser, CUSTOMER)
     assert refused.status_code == 200  # the form again, with its error
     assert "staff account" in refused.text
     assert SSO_COOKIE not in browser.cookies
@@ -223,7 +193,7 @@ def _assert_refused_everywhere(platform, cookie: str) -> None:
     for service in platform.services:
         if service == "identity":  # identity trusts its own session only, never the cookie
             continue
-        browser = _browser()
+        browser = browser_session()
         browser.cookies.set(SSO_COOKIE, cookie, domain="127.0.0.1", path="/admin/")
         _assert_sent_to_identity_login(_admin_index(platform, browser, service), service)
 
@@ -247,14 +217,14 @@ def test_forged_tampered_expired_and_foreign_cookies_are_refused(platform, staff
         except AssertionError as exc:
             raise AssertionError(f"{name} cookie accepted") from exc
     # The control: the same helper lets a genuine cookie in.
-    genuine = _browser()
+    genuine = browser_session()
     genuine.cookies.set(SSO_COOKIE, valid, domain="127.0.0.1", path="/admin/")
     assert INDEX_MARKERS["orders"] in _admin_index(platform, genuine, "orders").text
 
 
 def test_logout_at_identity_ends_access_everywhere_even_for_a_copied_cookie(platform):
-    browser = _browser()
-    assert _login(platform, browser, STAFF).status_code == 302
+    browser = browser_session()
+    assert admin_login(platform, browser, STAFF).status_code == 302
     copied = browser.cookies[SSO_COOKIE]
     assert INDEX_MARKERS["catalog"] in _admin_index(platform, browser, "catalog").text
 
@@ -262,16 +232,16 @@ def test_logout_at_identity_ends_access_everywhere_even_for_a_copied_cookie(plat
     catalog_index = _admin_index(platform, browser, "catalog")
     handed_over = browser.post(
         platform.gateway_url("/admin/catalog/logout/"),
-        data={"csrfmiddlewaretoken": _csrf_token(catalog_index)},
-        headers=_origin(platform),
+        data={"csrfmiddlewaretoken": csrf_token(catalog_index)},
+        headers=origin(platform),
         timeout=10,
     )
     assert handed_over.url == platform.gateway_url("/admin/identity/logout/"), handed_over.url
     assert "Log out of every service" in handed_over.text
     logged_out = browser.post(
         platform.gateway_url("/admin/identity/logout/"),
-        data={"csrfmiddlewaretoken": _csrf_token(handed_over)},
-        headers=_origin(platform),
+        data={"csrfmiddlewaretoken": csrf_token(handed_over)},
+        headers=origin(platform),
         timeout=10,
     )
     assert logged_out.status_code == 200, logged_out.status_code
@@ -336,15 +306,15 @@ def test_docs_load_swagger_ui_from_the_gateway_only(platform, http):
 
 
 def test_admin_login_posts_are_rate_limited_per_address(platform):
-    browser = _browser()
+    browser = browser_session()
     form = browser.get(platform.gateway_url(LOGIN_PATH), timeout=10)
     fields = {
-        "csrfmiddlewaretoken": _csrf_token(form),
+        "csrfmiddlewaretoken": csrf_token(form),
         "username": "nobody@example.com",
         "password": "wrong-1",
     }
     answers = [
-        browser.post(platform.gateway_url(LOGIN_PATH), data=fields, headers=_origin(platform), timeout=10)
+        browser.post(platform.gateway_url(LOGIN_PATH), data=fields, headers=origin(platform), timeout=10)
         for _ in range(25)
     ]
     statuses = [answer.status_code for answer in answers]

@@ -52,6 +52,7 @@ _BASE_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_prometheus",
+    "shared",
     "shared.messaging",
 ]
 

@@ -1,0 +1,62 @@
+"""The API documentation at /docs/ in a real browser: Swagger UI served by the gateway itself (nothing
+fetched from elsewhere), every service's definition, and one Authorize that carries over to all of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.shop import Shop
+
+SERVICES = ("identity", "catalog", "inventory", "orders", "payments", "notifications")
+# One protected operation per definition (GET, no parameters), tried out with the token.
+PROTECTED = {
+    "identity": "/api/v1/auth/me/",
+    "catalog": "/api/v1/products/",
+    "inventory": "/api/v1/stock/",
+    "orders": "/api/v1/orders/",
+    "payments": "/api/v1/payments/",
+    "notifications": "/api/v1/notifications/",
+}
+
+
+@pytest.fixture(scope="module")
+def staff_token(platform) -> str:
+    return Shop(platform).staff
+
+
+def _try_it_out(page, path: str) -> str:
+    """Expand the GET operation at `path`, try it out, execute it; the status code Swagger UI shows."""
+    summary = page.locator(f".opblock-get .opblock-summary-path[data-path='{path}']").first
+    block = page.locator(".opblock-get", has=summary).first
+    block.locator(".opblock-summary").click()
+    block.locator("button.try-out__btn").click()
+    block.locator("button.execute").click()
+    status = block.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for()
+    return status.inner_text().strip()
+
+
+def test_swagger_ui_works_offline_and_one_authorize_serves_every_definition(page, off_site, staff_token):
+    page.goto("/docs/")
+    page.wait_for_selector(".swagger-ui .opblock")
+    page.click("button.authorize")
+    page.fill(".auth-container input", staff_token)
+    page.click(".auth-btn-wrapper button.authorize")
+    page.click("button.btn-done")
+
+    statuses = {}
+    for service in SERVICES:
+        page.select_option(".topbar select", label=service)
+        page.wait_for_selector(f".opblock-summary-path[data-path='{PROTECTED[service]}']")
+        statuses[service] = _try_it_out(page, PROTECTED[service])
+
+    assert statuses == {service: "200" for service in SERVICES}
+    assert off_site == []  # Swagger UI, its styles and the definitions all came from the gateway
+
+
+def test_without_authorizing_a_protected_operation_answers_401(page):
+    page.goto("/docs/")
+    page.select_option(".topbar select", label="orders")
+    page.wait_for_selector(f".opblock-summary-path[data-path='{PROTECTED['orders']}']")
+
+    assert _try_it_out(page, PROTECTED["orders"]) == "401"
