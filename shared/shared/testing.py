@@ -48,6 +48,43 @@ def admin_sso_claims(**overrides) -> dict:
     return claims | overrides
 
 
+def park_dead_letter(
+    broker_url: str,
+    *,
+    dead_letter_queue: str,
+    died_in: str,
+    task: str = "events.deliver",
+    args=None,
+    reason: str = "delivery_limit",
+    task_id: str | None = None,
+    died_at=None,
+) -> str:
+    """Put a Celery task message in a dead-letter queue as RabbitMQ would have: with `x-death` naming the
+    queue it died in. Returns the task id (for `events.deliver`, the event's id)."""
+    from datetime import UTC, datetime
+
+    from celery import Celery
+
+    task_id = task_id or str(uuid.uuid4())
+    message = Celery(set_as_current=False).amqp.as_task_v2(task_id, task, args=args or (), kwargs={})
+    death = {
+        "queue": died_in, "reason": reason, "count": 1, "time": died_at or datetime.now(UTC), "exchange": "",
+        "routing-keys": [died_in],
+    }  # fmt: skip
+    with Connection(broker_url) as connection:
+        connection.Producer(serializer="json").publish(
+            message.body,
+            exchange="",
+            routing_key=dead_letter_queue,
+            headers={**message.headers, "x-death": [death]},
+            serializer="json",
+            delivery_mode=2,
+            retry=False,
+            **message.properties,
+        )
+    return task_id
+
+
 class BrokerObserver:
     """An exclusive, auto-deleted queue bound to an exchange: receives copies of what is routed there.
 

@@ -26,8 +26,7 @@ from kombu import Connection, Queue
 from shared.messaging import deadletters, topology
 from shared.messaging.events import publish_event
 from shared.messaging.relay import DELIVER_TASK
-from shared.testing import wait_until
-from tests.celery_app import app as celery_app
+from shared.testing import park_dead_letter, wait_until
 from tests.conftest import SERVICE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,27 +81,10 @@ def park(
     task_id = str(uuid.uuid4())
     if args is None:
         args = ({"id": task_id, "type": "probe.failed", "version": 1, "data": {"n": 1}},)
-    message = celery_app.amqp.as_task_v2(task_id, task, args=args, kwargs={})
-    death = {
-        "queue": died_in,
-        "reason": reason,
-        "count": 1,
-        "time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "exchange": "",
-        "routing-keys": [died_in],
-    }
-    with Connection(broker_url) as conn:
-        conn.Producer(serializer="json").publish(
-            message.body,
-            exchange="",
-            routing_key=PROBE_DEAD_LETTER,
-            headers={**message.headers, "x-death": [death]},
-            serializer="json",
-            delivery_mode=2,
-            retry=False,
-            **message.properties,
-        )
-    return task_id
+    return park_dead_letter(
+        broker_url, dead_letter_queue=PROBE_DEAD_LETTER, died_in=died_in, task=task, args=args, reason=reason,
+        task_id=task_id, died_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )  # fmt: skip
 
 
 # Peek

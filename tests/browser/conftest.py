@@ -97,7 +97,8 @@ def sign_in(page: Page, credentials=STAFF, start: str = "/admin/orders/") -> Non
     email, password = credentials
     page.fill("#id_username", email)
     page.fill("#id_password", password)
-    page.click("input[type=submit]")
+    with page.expect_navigation():
+        page.click("input[type=submit]")
 
 
 def sso_cookie(context: BrowserContext) -> dict:
