@@ -30,3 +30,6 @@ configure(
         },
     },
 )
+
+# This service's records in an order's saga timeline (GET /internal/v1/saga/<order_id>/, shared.saga).
+SAGA_RECORDS = "inventory.selectors.saga_records"

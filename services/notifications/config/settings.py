@@ -35,3 +35,6 @@ NOTIFICATION_RETRY_SECONDS = env.float("NOTIFICATION_RETRY_SECONDS", default=5.0
 # write one file per e-mail. Any other configured backend (SMTP in compose) is kept as it is.
 if globals()["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
     EMAIL_BACKEND = "notifications.mail.FileEmailBackend"
+
+# This service's records in an order's saga timeline (GET /internal/v1/saga/<order_id>/, shared.saga).
+SAGA_RECORDS = "notifications.selectors.saga_records"

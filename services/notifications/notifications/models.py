@@ -63,6 +63,10 @@ class Notification(models.Model):
                 name="notification_pending_due_idx",
                 condition=models.Q(status="pending"),
             ),
+            # One order's e-mails (the saga timeline in the orders admin).
+            models.Index(
+                fields=["order_id"], name="notification_order_idx", condition=models.Q(order_id__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from notifications.models import Notification
 from shared.errors import NotFound
+from shared.saga.selectors import SagaRecord
 
 
 def notification_list(*, user_id: str, is_staff: bool) -> QuerySet[Notification]:
@@ -27,3 +28,30 @@ def notification_get(*, notification_id, user_id: str, is_staff: bool) -> Notifi
     if notification is None:
         raise NotFound("Notification not found.")
     return notification
+
+
+def saga_records(*, order_id: uuid.UUID) -> list[SagaRecord]:
+    """The e-mails about the order (resends included), for the saga timeline (shared.saga)."""
+    records: list[SagaRecord] = []
+    for notification in Notification.objects.filter(order_id=order_id).order_by("created_at", "id"):
+        summary = f"{notification.kind} e-mail {notification.status}"
+        if notification.resend_of_id:
+            summary += " (a resend)"
+        records.append(
+            {
+                "kind": "notification",
+                "at": notification.created_at,
+                "status": notification.status,
+                "summary": summary,
+                "object_id": str(notification.id),
+                "admin_model": "notifications.notification",
+                "details": {
+                    "event_type": notification.event_type,
+                    "subject": notification.subject,
+                    "attempts": notification.attempts,
+                    "sent_at": notification.sent_at.isoformat() if notification.sent_at else None,
+                    "last_error": notification.last_error or None,
+                },
+            }
+        )
+    return records

@@ -32,3 +32,6 @@ PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=2.0)
 PROVIDER_BREAKER_RESET_SECONDS = env.float("PROVIDER_BREAKER_RESET_SECONDS", default=5.0)
 # Failed calls (each already retried) before the circuit opens.
 PROVIDER_BREAKER_FAIL_MAX = env.int("PROVIDER_BREAKER_FAIL_MAX", default=5)
+
+# This service's records in an order's saga timeline (GET /internal/v1/saga/<order_id>/, shared.saga).
+SAGA_RECORDS = "payments.selectors.saga_records"

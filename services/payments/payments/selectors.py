@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from payments.models import Payment
 from shared.errors import NotFound
+from shared.saga.selectors import SagaRecord
 
 
 def payment_list(*, user_id: str | None, order_id=None) -> QuerySet[Payment]:
@@ -28,3 +31,79 @@ def payment_get(*, payment_id, user_id: str | None) -> Payment:
     if payment is None:
         raise NotFound("Payment not found.")
     return payment
+
+
+def saga_records(*, order_id: uuid.UUID) -> list[SagaRecord]:
+    """The order's payment (one per order), for the saga timeline (shared.saga): when it was created, its
+    charge attempts and state now, and its refund when one was asked for. The card token never leaves.
+
+    The row keeps counts and the latest state, not a history: times after creation are its last change
+    (the payment.* events in the timeline carry the exact moments of capture, failure and refund).
+    """
+    payment = Payment.objects.filter(order_id=order_id).first()
+    if payment is None:
+        return []
+    base = {"object_id": str(payment.id), "admin_model": "payments.payment"}
+    amount = f"{payment.amount} {payment.currency}"
+    if payment.is_tombstone:
+        summary = "tombstone: the order was cancelled before its reservation arrived"
+        return [
+            {
+                **base,
+                "kind": "payment",
+                "at": payment.created_at,
+                "status": payment.status,
+                "summary": summary,
+                "details": {},
+            }
+        ]
+    records: list[SagaRecord] = [
+        {
+            **base,
+            "kind": "payment",
+            "at": payment.created_at,
+            "status": "pending",
+            "summary": f"payment of {amount} created",
+            "details": {"deadline_at": payment.deadline_at.isoformat() if payment.deadline_at else None},
+        }
+    ]
+    attempts = {
+        "attempts": payment.attempts,
+        "failure_reason": payment.failure_reason or None,
+        "last_error": payment.last_error or None,
+        "next_attempt_at": payment.next_attempt_at.isoformat() if payment.next_attempt_at else None,
+        "provider_charge_id": payment.provider_charge_id or None,
+        "charge_in_doubt": payment.charge_in_doubt,
+    }
+    summary = f"{payment.status} after {payment.attempts} charge attempts"
+    if payment.failure_reason:
+        summary += f" ({payment.failure_reason})"
+    if payment.status == Payment.Status.PENDING and payment.next_attempt_at:
+        summary += f"; next attempt due {payment.next_attempt_at.isoformat()}"
+    records.append(
+        {
+            **base,
+            "kind": "charge",
+            "at": payment.updated_at,
+            "status": payment.status,
+            "summary": summary,
+            "details": attempts,
+        }
+    )
+    if payment.refund_requested:
+        done = bool(payment.provider_refund_id)
+        records.append(
+            {
+                **base,
+                "kind": "refund",
+                "at": payment.updated_at,
+                "status": "refunded" if done else "requested",
+                "summary": f"refund of {amount} "
+                + ("confirmed by the provider" if done else "asked for, not confirmed yet"),
+                "details": {
+                    "provider_refund_id": payment.provider_refund_id or None,
+                    "requested_by": str(payment.refund_requested_by) if payment.refund_requested_by else None,
+                },
+            }
+        )
+    return records

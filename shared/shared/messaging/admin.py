@@ -32,6 +32,8 @@ class OutboxEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "published_at",
         "attempts",
         "last_error",
+        "order_id",
+        "correlation_id",
         "envelope_shown",
     )
     readonly_fields = fields
@@ -55,11 +57,19 @@ class OutboxEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(InboxMessage)
 class InboxMessageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("consumer", "event_type", "event_id", "received_at")
+    list_display = ("consumer", "event_type", "event_id", "received_at", "deliveries")
     list_filter = ("consumer", "event_type")
     search_fields = ("event_id",)
     ordering = ("-received_at",)
-    readonly_fields = ("consumer", "event_type", "event_id", "received_at")
+    readonly_fields = (
+        "consumer",
+        "event_type",
+        "event_id",
+        "received_at",
+        "deliveries",
+        "order_id",
+        "correlation_id",
+    )
 
 
 deadletters.install_admin(admin.site)

@@ -58,6 +58,17 @@ class Event:
             raise MalformedEvent("event id must be a UUID") from exc
         return cls(**{name: envelope.get(name) for name in ENVELOPE_FIELDS})
 
+    @property
+    def order_id(self) -> uuid.UUID | None:
+        """The order the event is about (`data.order_id`); None for events about no order (or a bad id)."""
+        value = self.data.get("order_id")
+        if not value:
+            return None
+        try:
+            return uuid.UUID(str(value))
+        except ValueError:
+            return None
+
     def as_envelope(self) -> dict:
         envelope = asdict(self)
         if envelope["traceparent"] is None:
@@ -89,13 +100,19 @@ def publish_event(event_type: str, data: dict, *, version: int = 1) -> Event:
     whatever the fast path could not (broker down, process killed).
     """
     from shared.messaging import relay
-    from shared.messaging.models import OutboxEvent
+    from shared.messaging.models import OutboxEvent, stored_correlation_id
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("publish_event() must be called inside transaction.atomic() with the state change")
     event = new_event(event_type, data, version=version)
     OutboxEvent.objects.create(
-        id=event.id, event_type=event.type, version=event.version, envelope=event.as_envelope()
+        id=event.id,
+        event_type=event.type,
+        version=event.version,
+        envelope=event.as_envelope(),
+        # Copied out of the envelope so that one order's events are found by index (shared.saga).
+        order_id=event.order_id,
+        correlation_id=stored_correlation_id(event.correlation_id),
     )
     transaction.on_commit(partial(relay.publish_after_commit, event.id))
     return event

@@ -17,21 +17,27 @@ from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 from shared import context, metrics, tracing
 from shared.messaging import subscriptions
 from shared.messaging.events import Event
-from shared.messaging.models import InboxMessage
+from shared.messaging.models import InboxMessage, stored_correlation_id
 
 logger = logging.getLogger(__name__)
 
 
 def claim(consumer: str, event: Event) -> bool:
-    """Record the event for `consumer`; False if it was already recorded (a duplicate)."""
+    """Record the event for `consumer`; False if it was already recorded (a duplicate).
+
+    One statement either way: a duplicate bumps the row's `deliveries` instead of inserting, so the
+    saga timeline can show how often an event came (the first insert returns 1).
+    """
     table = connection.ops.quote_name(InboxMessage._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (consumer, event_id, event_type, received_at) "  # noqa: S608 (table name is ours)
-            "VALUES (%s, %s, %s, now()) ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id",
-            [consumer, event.id, event.type],
+            f"INSERT INTO {table} AS inbox "  # noqa: S608 (table name is ours)
+            "(consumer, event_id, event_type, received_at, order_id, correlation_id, deliveries) "
+            "VALUES (%s, %s, %s, now(), %s, %s, 1) ON CONFLICT (consumer, event_id) "
+            "DO UPDATE SET deliveries = inbox.deliveries + 1 RETURNING deliveries",
+            [consumer, event.id, event.type, event.order_id, stored_correlation_id(event.correlation_id)],
         )
-        return cursor.fetchone() is not None
+        return cursor.fetchone()[0] == 1
 
 
 def handle_once(consumer: str, handler, event: Event) -> bool:

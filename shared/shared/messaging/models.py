@@ -1,10 +1,23 @@
-"""The outbox and the inbox, one pair of tables in every service's own database."""
+"""The outbox and the inbox, one pair of tables in every service's own database.
+
+Both rows name the order their event is about (`data.order_id`, null for events about no order) and the
+flow it belongs to (`correlation_id`), copied from the envelope when the row is written, so that one
+order's saga is found by an index instead of a scan of every envelope (shared.saga).
+"""
 
 from __future__ import annotations
 
 import uuid
 
 from django.db import models
+
+# X-Request-ID is at most 128 characters (shared.middleware); longer ids from elsewhere are cut.
+CORRELATION_ID_MAX = 128
+
+
+def stored_correlation_id(correlation_id: str | None) -> str:
+    """The correlation id as the outbox and inbox keep it."""
+    return (correlation_id or "")[:CORRELATION_ID_MAX]
 
 
 class OutboxEvent(models.Model):
@@ -22,6 +35,9 @@ class OutboxEvent(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    order_id = models.UUIDField(null=True, blank=True)
+    # db_default: a process still running the previous release inserts rows without the column.
+    correlation_id = models.CharField(max_length=CORRELATION_ID_MAX, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["created_at"]
@@ -31,6 +47,10 @@ class OutboxEvent(models.Model):
                 fields=["created_at"],
                 name="outbox_pending_idx",
                 condition=models.Q(published_at__isnull=True),
+            ),
+            # One order's events (the saga timeline); events about no order stay out of the index.
+            models.Index(
+                fields=["order_id"], name="outbox_order_idx", condition=models.Q(order_id__isnull=False)
             ),
         ]
 
@@ -45,11 +65,24 @@ class InboxMessage(models.Model):
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=100)
     received_at = models.DateTimeField(auto_now_add=True)
+    order_id = models.UUIDField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=CORRELATION_ID_MAX, blank=True, default="", db_default="")
+    deliveries = models.PositiveIntegerField(
+        default=1,
+        db_default=1,
+        help_text="Deliveries that reached the inbox: the first, plus every duplicate skipped since. "
+        "Attempts whose handler failed rolled back with it and are not counted.",
+    )
 
     class Meta:
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["consumer", "event_id"], name="inbox_once_per_consumer"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["order_id"], name="inbox_order_idx", condition=models.Q(order_id__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
