@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from shared import health, metrics
+from shared.saga.api import SagaPartApi
 
 # Django's error handlers, in the contract's error shape (shared.errors). Django looks for them in the
 # root URLconf, so each service's config/urls.py imports these four names.
@@ -17,7 +18,8 @@ handler500 = "shared.errors.server_error"
 
 
 def service_urlpatterns(*api) -> list:
-    """`urlpatterns` of a service's `config/urls.py`: health, admin, OpenAPI schema, metrics, its API.
+    """`urlpatterns` of a service's `config/urls.py`: health, admin, OpenAPI schema, metrics, its part of
+    an order's saga (`internal/`, for other services: shared.saga), its API.
 
     The admin is at `admin/<service>/`, the path the gateway exposes it under, so every URL it builds
     is right through the gateway and on the service's own port; plain `admin/` redirects there.
@@ -30,5 +32,6 @@ def service_urlpatterns(*api) -> list:
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         # Our export, not django_prometheus.urls: it adds the state read at scrape time (shared.metrics).
         path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
+        path("internal/v1/saga/<uuid:order_id>/", SagaPartApi.as_view(), name="internal-saga-part"),
         *api,
     ]
