@@ -10,7 +10,8 @@ configure(
     globals(),
     service="orders",
     apps=["orders"],
-    downstreams=["catalog"],
+    # catalog prices orders; every service answers its part of a saga for the timeline in the admin.
+    downstreams=["catalog", "identity", "inventory", "payments", "notifications"],
     service_client=True,  # reads the other services' part of a saga (the timeline)
     subscriptions={
         "product.created": "orders.handlers.on_product_changed",
@@ -34,3 +35,9 @@ CART_TTL_SECONDS = env.int("CART_TTL_SECONDS", default=7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
 # An in-flight record older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=60)
+
+# This service's records in an order's saga timeline (GET /internal/v1/saga/<order_id>/, shared.saga).
+SAGA_RECORDS = "orders.selectors.saga_records"
+# An order not terminal this long after it was placed is stuck: the timeline says so, and orders exports
+# it as saga_stuck_order_age_seconds (alert SagaStuck). A saga normally ends within a second.
+SAGA_STUCK_SECONDS = env.int("SAGA_STUCK_SECONDS", default=120)

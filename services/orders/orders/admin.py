@@ -1,14 +1,22 @@
 """The operator's view of orders: view-only pages; statuses change only through services (the cancel
-action calls them, recorded as a staff cancel with the operator's identity user id)."""
+action calls them, recorded as a staff cancel with the operator's identity user id). Each order has a
+saga timeline page (orders.timeline): its journey across every service, and where it waits."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from orders import services
 from orders.models import IdempotencyRecord, Order, OrderItem, OrderStatusChange, ProductReadModel
+from orders.timeline import order_timeline
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
@@ -37,9 +45,21 @@ class OrderStatusChangeInline(ViewOnlyAdminMixin, admin.TabularInline):
     actor_link = admin_link_field("actor_id", service="identity", model="identity.user", description="by")
 
 
+TIMELINE_URL_NAME = "orders_order_timeline"
+
+
 @admin.register(Order)
 class OrderAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "customer_email", "status", "status_reason", "total", "currency", "created_at")
+    list_display = (
+        "id",
+        "customer_email",
+        "status",
+        "status_reason",
+        "total",
+        "currency",
+        "created_at",
+        "timeline_link",
+    )
     list_filter = ("status", "status_reason", "created_at")
     search_fields = ("customer_email",)  # and the exact order id, see get_search_results
     search_help_text = "An order id, or part of the customer's e-mail."
@@ -65,6 +85,38 @@ class OrderAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     inlines = [OrderItemInline, OrderStatusChangeInline]
     actions = ["cancel_orders"]
     user_link = user_link
+
+    def get_urls(self):
+        # Before the default ones, whose `<path:object_id>/` would take the timeline's path.
+        timeline = path(
+            "<uuid:object_id>/timeline/",
+            self.admin_site.admin_view(self.timeline_view),
+            name=TIMELINE_URL_NAME,
+        )
+        return [timeline, *super().get_urls()]
+
+    @admin.display(description="saga")
+    def timeline_link(self, order: Order) -> str:
+        return format_html(
+            '<a href="{}">timeline</a>', reverse(f"admin:{TIMELINE_URL_NAME}", args=[order.pk])
+        )
+
+    def timeline_view(self, request, object_id):
+        """The order's saga across every service (view-only: it changes nothing anywhere)."""
+        order = self.get_object(request, str(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Saga timeline of order {order.id}",
+            "opts": self.model._meta,
+            "original": order,
+            "timeline": order_timeline(order=order),
+            "stuck_seconds": settings.SAGA_STUCK_SECONDS,
+        }
+        return TemplateResponse(request, "admin/orders/order/timeline.html", context)
 
     def has_cancel_permission(self, request) -> bool:
         # The model's change permission, which the view-only pages otherwise never grant.

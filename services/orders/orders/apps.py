@@ -7,7 +7,8 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orders.metrics import NonTerminalOrdersCollector
+        from orders.metrics import NonTerminalOrdersCollector, StuckSagasCollector
         from shared.metrics import register_scrape_collector
 
         register_scrape_collector(NonTerminalOrdersCollector())
+        register_scrape_collector(StuckSagasCollector())

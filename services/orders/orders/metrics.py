@@ -4,7 +4,9 @@ the non-terminal gauges are read from the database when the web `/metrics` is sc
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client import Counter, Histogram
@@ -71,3 +73,33 @@ class NonTerminalOrdersCollector(DatabaseCollector):
             "Age of the oldest order not yet confirmed, rejected or cancelled (0 when none).",
             age_seconds(oldest, timezone.now()),
         )
+
+
+# At most this many stuck orders are exported, the oldest: one series per order id, so bounded.
+STUCK_ORDERS_EXPORTED = 20
+
+
+class StuckSagasCollector(DatabaseCollector):
+    """saga_stuck_order_age_seconds{order_id, status}: the oldest orders not terminal past SAGA_STUCK_SECONDS.
+
+    The alert SagaStuck fires per series and links the order's saga timeline. One query on
+    order_status_recent_idx; the non-terminal orders are few (they finish in seconds), so it stays cheap.
+    """
+
+    def families(self) -> Iterable:
+        now = timezone.now()
+        stuck = (
+            Order.objects.filter(
+                status__in=NON_TERMINAL, created_at__lte=now - timedelta(seconds=settings.SAGA_STUCK_SECONDS)
+            )
+            .order_by("created_at", "id")
+            .values_list("id", "status", "created_at")[:STUCK_ORDERS_EXPORTED]
+        )
+        gauge = GaugeMetricFamily(
+            "saga_stuck_order_age_seconds",
+            f"Age of each order not terminal after SAGA_STUCK_SECONDS (the oldest {STUCK_ORDERS_EXPORTED}).",
+            labels=["order_id", "status"],
+        )
+        for order_id, status, created_at in stuck:
+            gauge.add_metric([str(order_id), status], age_seconds(created_at, now))
+        yield gauge

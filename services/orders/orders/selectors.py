@@ -11,6 +11,7 @@ from orders import cart
 from orders.clients import ProductInfo
 from orders.models import Order, OrderItem, OrderStatusChange, ProductReadModel
 from shared.errors import NotFound
+from shared.saga.selectors import SagaRecord
 
 
 def _with_lines_and_history(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -54,3 +55,28 @@ def read_model_products(product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pro
 
 def cart_get(*, user_id: uuid.UUID) -> cart.Cart:
     return cart.read(user_id)
+
+
+def saga_records(*, order_id: uuid.UUID) -> list[SagaRecord]:
+    """The order's status history, for the saga timeline (shared.saga): one record per transition."""
+    changes = OrderStatusChange.objects.filter(order_id=order_id).order_by("at", "id")
+    records: list[SagaRecord] = []
+    for change in changes:
+        summary = f"order {change.status}" + (f" ({change.reason})" if change.reason else "")
+        if change.actor_id:
+            summary += " by staff" if change.reason == "staff_cancelled" else " by the customer"
+        records.append(
+            {
+                "kind": "status",
+                "at": change.at,
+                "status": change.status,
+                "summary": summary,
+                "object_id": str(order_id),
+                "admin_model": "orders.order",
+                "details": {
+                    "reason": change.reason or None,
+                    "actor_id": str(change.actor_id) if change.actor_id else None,
+                },
+            }
+        )
+    return records

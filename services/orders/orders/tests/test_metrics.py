@@ -10,6 +10,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from orders import services
+from orders.metrics import STUCK_ORDERS_EXPORTED
 from orders.models import Order, OrderStatus
 from orders.services import LineRequest
 from orders.tests.helpers import ADDRESS, make_order
@@ -126,3 +127,38 @@ def test_non_terminal_gauges_are_read_from_the_database_at_scrape_time(client):
     assert 300 <= samples.value("orders_oldest_non_terminal_age_seconds") < 360
     assert samples.value("outbox_pending_rows") >= 0 and samples.has("outbox_pending_rows")
     assert samples.value("circuit_breaker_state", downstream="catalog") == 0
+
+
+def test_each_stuck_order_is_a_series_of_its_own_for_the_oldest_twenty(client, settings):
+    settings.SAGA_STUCK_SECONDS = 120
+    now = timezone.now()
+
+    def aged(status: str, seconds: int) -> Order:
+        order = make_order(status=status)
+        Order.objects.filter(id=order.id).update(created_at=now - timedelta(seconds=seconds))
+        return order
+
+    oldest = aged(OrderStatus.PENDING, 3600)
+    stuck = [aged(OrderStatus.AWAITING_PAYMENT, 600 - n) for n in range(STUCK_ORDERS_EXPORTED)]
+    young = aged(OrderStatus.PENDING, 60)  # under the threshold: not stuck yet
+    finished = aged(OrderStatus.CONFIRMED, 3600)
+
+    samples = MetricSamples(client.get("/metrics").content.decode())
+
+    series = {
+        labels["order_id"]: (labels["status"], value)
+        for labels, value in samples.matching("saga_stuck_order_age_seconds")
+    }
+    assert len(series) == STUCK_ORDERS_EXPORTED  # bounded: the youngest stuck one is left out
+    assert series[str(oldest.id)][0] == "pending" and 3600 <= series[str(oldest.id)][1] < 3660
+    assert str(stuck[-1].id) not in series
+    assert series[str(stuck[0].id)][0] == "awaiting_payment"
+    assert str(young.id) not in series and str(finished.id) not in series
+
+
+def test_no_stuck_order_exports_no_series(client):
+    make_order(status=OrderStatus.PENDING)
+
+    samples = MetricSamples(client.get("/metrics").content.decode())
+
+    assert samples.matching("saga_stuck_order_age_seconds") == []
