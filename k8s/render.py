@@ -81,9 +81,10 @@ def sandboxes(topology: dict) -> list[dict]:
 
 
 def callees(topology: dict, service: str) -> list[str]:
-    """The peers (services or sandboxes) that `service`'s code calls through settings.SERVICE_URLS."""
+    """The peers (services or sandboxes) that `service` calls: what its code calls through
+    settings.SERVICE_URLS, and the `/internal/` routes its client scopes open (`internal_callees`)."""
     peers = [s["name"] for s in services(topology) + sandboxes(topology) if s["name"] != service]
-    found: set[str] = set()
+    found: set[str] = internal_callees(topology, service)
     package = ROOT / "services" / service / service
     for path in sorted(package.rglob("*.py")):
         if "tests" in path.relative_to(package).parts:
@@ -93,6 +94,18 @@ def callees(topology: dict, service: str) -> list[str]:
             continue
         found |= {peer for peer in peers if re.search(rf"""["']{re.escape(peer)}["']""", text)}
     return [peer for peer in peers if peer in found]
+
+
+def internal_callees(topology: dict, service: str) -> set[str]:
+    """A service with `client_scopes` in topology.toml asks identity's client-credentials grant for its
+    token; `saga:read` reads every other service's part of a saga (GET /internal/v1/saga/<id>/)."""
+    scopes = topology["services"][service].get("client_scopes", [])
+    if not scopes:
+        return set()
+    called = {"identity"}
+    if "saga:read" in scopes:
+        called |= {s["name"] for s in services(topology)}
+    return called - {service}
 
 
 def callers(topology: dict, peer: str) -> list[str]:

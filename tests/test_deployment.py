@@ -866,8 +866,15 @@ def test_network_policies_allow_only_what_each_service_uses(overlay, manifests):
     assert k8s_network_problems(manifests[overlay]) == []
 
 
-def test_who_calls_whom_is_read_from_the_code():
-    assert k8s_render.callees(topology(), "orders") == ["catalog"]
+def test_who_calls_whom_is_read_from_the_code_and_the_client_scopes():
+    # orders prices with catalog, and its saga timeline (client_scopes saga:read) reads every service's part.
+    assert k8s_render.callees(topology(), "orders") == [
+        "identity",
+        "catalog",
+        "inventory",
+        "payments",
+        "notifications",
+    ]
     assert k8s_render.callees(topology(), "payments") == ["payment_provider"]
     assert k8s_render.callees(topology(), "inventory") == []
 
