@@ -4,9 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
 
 from shared import health, metrics
+from shared.openapi import PublicSchemaView
 from shared.saga.api import SagaPartApi
 
 # Django's error handlers, in the contract's error shape (shared.errors). Django looks for them in the
@@ -29,7 +29,7 @@ def service_urlpatterns(*api) -> list:
         path("health/ready", health.ready, name="health-ready"),
         path(settings.ADMIN_URL_PATH, admin.site.urls),
         path("admin/", RedirectView.as_view(pattern_name="admin:index"), name="admin-moved"),
-        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/schema/", PublicSchemaView.as_view(), name="schema"),
         # Our export, not django_prometheus.urls: it adds the state read at scrape time (shared.metrics).
         path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
         path("internal/v1/saga/<uuid:order_id>/", SagaPartApi.as_view(), name="internal-saga-part"),
