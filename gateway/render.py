@@ -294,14 +294,31 @@ def revocation_unavailable() -> str:
 
 
 def auth_locations() -> str:
-    """Internal auth_request targets, one per verifier mode; cache keys hold all the mode looks at."""
+    """Internal auth_request targets, one per verifier mode. Users' answers are cached 10 s, keyed by all
+    the mode looks at (the services check every token again); staff answers are never cached, since Flower
+    trusts the gateway alone: a demoted member of staff is refused on the very next request."""
     keys = {
         "strict": "strict|$http_authorization",
         "read": "read|$request_method|$http_authorization",
-        "staff": "staff|$http_authorization|$cookie_admin_sso",
+        "staff": None,
     }
     auth_location = template("auth_location.template")
-    return "\n".join(auth_location.substitute(mode=mode, cache_key=key) for mode, key in keys.items())
+    return "\n".join(auth_location.substitute(mode=mode, cache=auth_cache(key)) for mode, key in keys.items())
+
+
+def auth_cache(key: str | None) -> str:
+    if key is None:
+        return "            proxy_cache off;"
+    return "\n".join(
+        f"            {line}"
+        for line in (
+            "proxy_cache auth_cache;",
+            f'proxy_cache_key "{key}";',
+            "proxy_cache_methods GET HEAD POST;",
+            "proxy_cache_valid 200 204 10s;",
+            "proxy_ignore_headers Cache-Control Expires Set-Cookie;",
+        )
+    )
 
 
 def location(match: str, comment: str, directives: list[str]) -> str:

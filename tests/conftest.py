@@ -11,6 +11,7 @@ that running one file again starts in seconds (`manage_all.py down` with PLATFOR
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,6 +85,18 @@ class RunningPlatform:
         conf = ROOT / "var" / INSTANCE / "supervisord.conf"
         command = [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    def model(self, expression: str):
+        """A value of manage_all.py's own model of this instance (`platform` names it in `expression`),
+        as JSON: what environment a process gets, which secrets it holds, so tests run copies as it does."""
+        code = (
+            f"import json, manage_all; platform = manage_all.load_platform(); print(json.dumps({expression}))"
+        )
+        answer = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        assert answer.returncode == 0, answer.stderr
+        return json.loads(answer.stdout.strip().splitlines()[-1])
 
     def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         if args[:1] == ("up",):  # E2E_SCALE first, so that a test's own --scale has the last word

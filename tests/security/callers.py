@@ -75,15 +75,15 @@ class World:
 
 def build(platform) -> World:
     shop = Shop(platform)
-    customer, other = _new_user(shop), _new_user(shop)
+    customer, other = new_user(shop), new_user(shop)
     staff_id = _claims(shop.staff)["user_id"]
 
     objects = _objects_of(shop, customer)
 
-    demoted = _staff_then(shop, lambda user_id: _patch_user(shop, user_id, is_staff=False))
-    deactivated_api = _staff_then(shop, lambda user_id: _patch_user(shop, user_id, is_active=False))
+    demoted = _staff_then(shop, lambda user_id: patch_user(shop, user_id, is_staff=False))
+    deactivated_api = _staff_then(shop, lambda user_id: patch_user(shop, user_id, is_active=False))
     reactivated = _user_then(shop, lambda user_id: [
-        _patch_user(shop, user_id, is_active=False), _patch_user(shop, user_id, is_active=True),
+        patch_user(shop, user_id, is_active=False), patch_user(shop, user_id, is_active=True),
     ])  # fmt: skip
     deactivated_admin = _user_then(shop, lambda user_id: _deactivate_in_identity_admin(platform, user_id))
 
@@ -132,7 +132,7 @@ def build(platform) -> World:
 # --- users -------------------------------------------------------------------------------------------------
 
 
-def _new_user(shop: Shop) -> dict:
+def new_user(shop: Shop) -> dict:
     email = f"matrix-{uuid.uuid4().hex[:12]}@example.com"
     registered = shop.call("POST", "identity", "/api/v1/auth/register/",
                            json={"email": email, "password": PASSWORD, "full_name": "Matrix"})  # fmt: skip
@@ -142,29 +142,29 @@ def _new_user(shop: Shop) -> dict:
     return tokens.json() | {"email": email, "id": registered.json()["id"]}
 
 
-def _sign_in(shop: Shop, email: str) -> dict:
+def sign_in(shop: Shop, email: str) -> dict:
     tokens = shop.call("POST", "identity", "/api/v1/auth/token/", json={"email": email, "password": PASSWORD})
     assert tokens.status_code == 200, tokens.text
     return tokens.json()
 
 
-def _patch_user(shop: Shop, user_id: str, **fields) -> None:
+def patch_user(shop: Shop, user_id: str, **fields) -> None:
     answer = shop.call("PATCH", "identity", f"/api/v1/users/{user_id}/", shop.staff, json=fields)
     assert answer.status_code == 200, answer.text
 
 
 def _user_then(shop: Shop, change) -> str:
     """A customer's access token, issued before `change(user_id)` happened to them."""
-    user = _new_user(shop)
+    user = new_user(shop)
     change(user["id"])
     return user["access"]
 
 
 def _staff_then(shop: Shop, change) -> str:
     """An access token issued while the user was staff, then `change(user_id)`."""
-    user = _new_user(shop)
-    _patch_user(shop, user["id"], is_staff=True)
-    access = _sign_in(shop, user["email"])["access"]
+    user = new_user(shop)
+    patch_user(shop, user["id"], is_staff=True)
+    access = sign_in(shop, user["email"])["access"]
     assert _claims(access)["is_staff"] is True
     change(user["id"])
     return access
@@ -191,11 +191,11 @@ def _deactivate_in_identity_admin(platform, user_id: str) -> None:
 
 
 def _staff_cookie_then_demoted(platform, shop: Shop) -> str:
-    user = _new_user(shop)
-    _patch_user(shop, user["id"], is_staff=True)
+    user = new_user(shop)
+    patch_user(shop, user["id"], is_staff=True)
     session = signed_in_session(platform, (user["email"], PASSWORD))
     cookie = session.cookies[SSO_COOKIE]
-    _patch_user(shop, user["id"], is_staff=False)
+    patch_user(shop, user["id"], is_staff=False)
     return cookie
 
 

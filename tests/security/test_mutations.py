@@ -11,7 +11,6 @@ must report it. A control copy with nothing changed must pass, so a failure is t
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -60,16 +59,6 @@ def running(command: list[str], *, cwd: Path, env: dict, port: int):
             process.wait(timeout=15)
 
 
-def platform_model(platform, expression: str):
-    """Ask manage_all.py's own model of the e2e instance (JSON), so the copies run as the real ones do."""
-    code = f"import json, manage_all; platform = manage_all.load_platform(); print(json.dumps({expression}))"
-    answer = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=platform.env, capture_output=True, text=True
-    )
-    assert answer.returncode == 0, answer.stderr
-    return json.loads(answer.stdout.strip().splitlines()[-1])
-
-
 # --- the gateway --------------------------------------------------------------------------------
 
 
@@ -85,7 +74,7 @@ def gateway_copy(platform, tmp_path: Path, *, loosen_flower: bool) -> tuple[Path
     for sub in ("tmp", "cache", "log"):
         (gateway.nginx_dir / sub).mkdir(parents=True, exist_ok=True)
     (tmp_path / "log").mkdir(exist_ok=True)
-    env = {**platform.env, **platform_model(platform, "manage_all.flower_env(platform)")}
+    env = {**platform.env, **platform.model("manage_all.flower_env(platform)")}
     conf = render.render_conf(gateway, env)
     flower = conf.index("location /flower/ {")
     if loosen_flower:
@@ -151,7 +140,7 @@ def test_a_service_that_lets_anyone_list_users_fails_the_matrix(
     port = free_port()
     env = {
         **platform.env,
-        **platform_model(platform, f"manage_all.service_env(platform, 'identity', {port})"),
+        **platform.model(f"manage_all.service_env(platform, 'identity', {port})"),
     }
     command = [
         str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
