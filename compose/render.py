@@ -177,9 +177,25 @@ def services(topology: dict) -> list[dict]:
             "web_threads": int(table.get("web_threads", 4)),
             "worker_concurrency": int(table.get("worker_concurrency", 1)),
             "worker_metrics_port": int(table.get("worker_metrics_port", 0)) or None,
+            "client_scopes": list(table.get("client_scopes", [])),
         }
         for name, table in topology["services"].items()
     ]
+
+
+def client_credentials(topology: dict, service: dict) -> dict:
+    """Service-to-service credentials (identity's client-credentials grant, docs/security.md): a client
+    gets its own secret; identity gets every client's scopes and secret."""
+    env = {}
+    if service["client_scopes"]:
+        env["SERVICE_CLIENT_SECRET"] = required(f"{env_name(service['name'])}_CLIENT_SECRET")
+    if signs_tokens(service["name"]):
+        clients = [s for s in services(topology) if s["client_scopes"]]
+        env["SERVICE_CLIENTS"] = ";".join(f"{c['name']}={','.join(c['client_scopes'])}" for c in clients)
+        for client in clients:
+            name = env_name(client["name"])
+            env[f"SERVICE_CLIENT_SECRET_{name}"] = required(f"{name}_CLIENT_SECRET")
+    return env
 
 
 def sandboxes(topology: dict) -> list[dict]:
@@ -251,6 +267,7 @@ def service_environment(topology: dict, service: dict) -> dict:
     }
     if signs_tokens(name):
         env["JWT_PRIVATE_KEY_FILE"] = "/run/secrets/jwt_private_key"
+    env |= client_credentials(topology, service)
     env |= {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "mailpit",
@@ -695,7 +712,8 @@ def gateway_blocks(topology: dict) -> dict:
     edge = {
         "image": image,
         "build": gateway_build(),
-        "environment": limits,
+        # Flower's password: the gateway sends it to Flower on behalf of staff (gateway/render.py).
+        "environment": {**limits, "FLOWER_BASIC_AUTH": required("FLOWER_BASIC_AUTH")},
         "restart": "unless-stopped",
         "ports": [f"127.0.0.1:{port}:{port}"],
         "depends_on": {

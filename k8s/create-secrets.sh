@@ -58,13 +58,33 @@ if ! exists jwt-private-key || ! exists jwt-public-key; then
     create jwt-public-key --from-file=jwt-public.pem="$work/jwt-public.pem"
 fi
 
+# Service-to-service credentials (docs/security.md): one secret per service with client_scopes, kept in
+# service-client-credentials; the client gets its own, identity (the one signer) every client's.
+read -r -a clients < <(python3 -c 'import sys, tomllib; print(" ".join(n for n, t in tomllib.load(open(sys.argv[1], "rb"))["services"].items() if t.get("client_scopes")))' "$root/topology.toml")
+read -r signer < <(python3 -c 'import sys, tomllib; print(next(n for n, t in tomllib.load(open(sys.argv[1], "rb"))["services"].items() if t.get("signs_tokens")))' "$root/topology.toml")
+client_args=()
+for client in "${clients[@]}"; do
+    client_args+=(--from-literal="${client^^}=$(random)")
+done
+create service-client-credentials "${client_args[@]}"
+
 for service in "${services[@]}"; do
     db_password=$(value postgres-credentials "${service^^}_DB_PASSWORD")
+    extra=()
+    for client in "${clients[@]}"; do
+        if [[ $service == "$client" ]]; then
+            extra+=(--from-literal=SERVICE_CLIENT_SECRET="$(value service-client-credentials "${client^^}")")
+        fi
+        if [[ $service == "$signer" ]]; then
+            extra+=(--from-literal="SERVICE_CLIENT_SECRET_${client^^}=$(value service-client-credentials "${client^^}")")
+        fi
+    done
     create "${service//_/-}-secrets" \
         --from-literal=DATABASE_URL="postgres://${service}:${db_password}@postgres:5432/${service}" \
         --from-literal=BROKER_URL="$broker_url" \
         --from-literal=REDIS_URL="$redis_url" \
-        --from-literal=SECRET_KEY="$(random)"
+        --from-literal=SECRET_KEY="$(random)" \
+        "${extra[@]}"
 done
 for sandbox in "${sandboxes[@]}"; do
     create "${sandbox}-secrets" --from-literal=REDIS_URL="$redis_url"

@@ -96,6 +96,17 @@ def callees(topology: dict, service: str) -> list[str]:
     return [peer for peer in peers if peer in found]
 
 
+def client_secret_variables(service: str) -> tuple[str, ...]:
+    """The service-to-service secrets a service's Secret holds (docs/security.md): a client its own
+    (SERVICE_CLIENT_SECRET), identity every client's (SERVICE_CLIENT_SECRET_<CLIENT>)."""
+    topology = compose.load_topology()
+    clients = [name for name, table in topology["services"].items() if table.get("client_scopes")]
+    variables = ("SERVICE_CLIENT_SECRET",) if service in clients else ()
+    if compose.signs_tokens(service):
+        variables += tuple(f"SERVICE_CLIENT_SECRET_{compose.env_name(client)}" for client in clients)
+    return variables
+
+
 def internal_callees(topology: dict, service: str) -> set[str]:
     """A service with `client_scopes` in topology.toml asks identity's client-credentials grant for its
     token; `saga:read` reads every other service's part of a saga (GET /internal/v1/saga/<id>/)."""
@@ -175,7 +186,7 @@ def service_env(name: str, *, web: bool) -> list[dict]:
             "name": variable,
             "valueFrom": {"secretKeyRef": {"name": f"{host_name(name)}-secrets", "key": variable}},
         }
-        for variable in SECRET_VARIABLES
+        for variable in (*SECRET_VARIABLES, *client_secret_variables(name))
     ]
     if web:
         host = host_name(name)
@@ -278,6 +289,10 @@ def config_map(topology: dict, service: dict) -> dict:
     }
     if compose.signs_tokens(name):
         data["JWT_PRIVATE_KEY_FILE"] = f"{JWT_PRIVATE_DIR}/jwt-private.pem"
+        clients = [s for s in services(topology) if topology["services"][s["name"]].get("client_scopes")]
+        data["SERVICE_CLIENTS"] = ";".join(
+            f"{c['name']}={','.join(topology['services'][c['name']]['client_scopes'])}" for c in clients
+        )
     data |= {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "smtp",
@@ -758,6 +773,13 @@ def gateway_documents(topology: dict) -> list[dict]:
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": port}],
+        # Flower's password: nginx sends it to Flower on behalf of staff (gateway/render.py).
+        "env": [
+            {
+                "name": "FLOWER_BASIC_AUTH",
+                "valueFrom": {"secretKeyRef": {"name": "flower-secrets", "key": "FLOWER_BASIC_AUTH"}},
+            }
+        ],
         "readinessProbe": edge_probe,
         "livenessProbe": {**edge_probe, "periodSeconds": 20},
         "resources": resources("100m", "64Mi", "256Mi"),

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -149,6 +150,9 @@ def _settings_reads(root: Path, service: str) -> tuple[dict[str, bool], list[re.
     patterns: list[re.Pattern] = []
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
+            if secret := secret_read(node):  # required whenever DEBUG is off
+                names[secret] = names.get(secret, True)
+                continue
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             if node.func.attr not in ENV_METHODS or not node.args:
@@ -172,6 +176,26 @@ def _settings_reads(root: Path, service: str) -> tuple[dict[str, bool], list[re.
     return names, patterns
 
 
+def secret_read(node) -> str | None:
+    """The variable of a `_secret(env, "NAME", ...)` call (shared.settings), else None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_secret":
+        name = node.args[1] if len(node.args) > 1 else None
+        if isinstance(name, ast.Constant) and isinstance(name.value, str):
+            return name.value
+    return None
+
+
+def client_variables(service: str) -> list[str]:
+    """Service-to-service credentials (identity.clients, shared.settings `service_client`): a service with
+    `client_scopes` in topology.toml needs its secret; identity, the signer, every client's and their list."""
+    services = tomllib.loads((ROOT / "topology.toml").read_text())["services"]
+    clients = [name for name, table in services.items() if table.get("client_scopes")]
+    variables = ["SERVICE_CLIENT_SECRET"] if service in clients else []
+    if services[service].get("signs_tokens"):
+        variables += ["SERVICE_CLIENTS", *(f"SERVICE_CLIENT_SECRET_{client.upper()}" for client in clients)]
+    return variables
+
+
 def variables_without_default(service: str) -> list[str]:
     names, _ = settings_reads(service)
     return sorted(name for name, has_default in names.items() if not has_default)
@@ -179,13 +203,15 @@ def variables_without_default(service: str) -> list[str]:
 
 def known_variable(service: str, variable: str) -> bool:
     names, patterns = settings_reads(service)
-    return variable in names or variable in EXTRA_VARIABLES or any(p.fullmatch(variable) for p in patterns)
+    known = variable in names or variable in EXTRA_VARIABLES or variable in client_variables(service)
+    return known or any(p.fullmatch(variable) for p in patterns)
 
 
 def required_variables(service: str) -> list[str]:
-    """What a service's processes must be given: no default in code, the infrastructure, the peers."""
+    """What a service's processes must be given: no default in code, the infrastructure, the peers, the
+    service-to-service credentials."""
     peers = [f"{compose_render.env_name(peer)}_URL" for peer in peer_names()]
-    return sorted({*variables_without_default(service), *MUST_SET, *peers})
+    return sorted({*variables_without_default(service), *MUST_SET, *peers, *client_variables(service)})
 
 
 # --- cross-checks (each returns the problems it finds) ------------------------------------------------------
@@ -556,6 +582,7 @@ def test_container_gateway_configuration_passes_nginx_t(tmp_path):
     conf = subprocess.run(
         [sys.executable, "-m", "gateway.render", "--container", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "FLOWER_BASIC_AUTH": "flower:not-a-real-password"},  # the container gets Flower's
     ).stdout.strip()  # fmt: skip
     text = Path(conf).read_text()
     topology = tomllib.loads((ROOT / "topology.toml").read_text())
