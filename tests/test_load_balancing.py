@@ -123,7 +123,7 @@ def test_each_web_instance_is_its_own_program_and_workers_are_not_scaled(tmp_pat
 
 def test_nginx_lists_every_instance_and_retries_idempotent_requests_only(tmp_path, monkeypatch):
     platform = _platform(_topology_file(tmp_path).scaled({"catalog": 2}), tmp_path, monkeypatch)
-    conf = render.write(manage_all.load_gateway(platform), env={})
+    conf = render.write(manage_all.load_gateway(platform), env={"FLOWER_BASIC_AUTH": "flower:test"})
     text = conf.read_text()
     upstream = re.search(r"upstream svc_catalog \{(.*?)\}", text, re.DOTALL)[1]
     assert re.findall(r"server (\S+) max_fails=1 fail_timeout=5s;", upstream) == [

@@ -232,10 +232,11 @@ def test_a_broker_without_the_prometheus_plugin_is_explained_not_fatal(
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    monkeypatch.setattr(manage_all, "RABBITMQ_PROMETHEUS_PORT", closed_port)
     monkeypatch.setenv("PATH", "/nonexistent")  # no rabbitmq-plugins to enable it with
 
-    manage_all.ensure_rabbitmq_prometheus(e2e_platform_description)
+    manage_all.ensure_rabbitmq_plugin(
+        e2e_platform_description, manage_all.RABBITMQ_PROMETHEUS_PLUGIN, closed_port, "queue metrics"
+    )
 
     warning = capsys.readouterr().err
     assert f"plugin does not answer on 127.0.0.1:{closed_port}" in warning

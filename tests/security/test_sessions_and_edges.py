@@ -9,12 +9,12 @@ import socket
 import subprocess
 import sys
 from base64 import b64encode
-from http.client import HTTPConnection
 
 import jwt
 import pytest
 import requests
 
+from tests.addresses import from_address, until_limited
 from tests.admin_session import SSO_COOKIE, STAFF, browser_session, csrf_token, origin, signed_in_session
 from tests.conftest import ROOT
 from tests.security.callers import new_user, patch_user, sign_in
@@ -26,33 +26,6 @@ SERVICES = ("identity", "catalog", "inventory", "orders", "payments", "notificat
 @pytest.fixture(scope="module")
 def shop(platform) -> Shop:
     return Shop(platform)
-
-
-def from_address(source: str, port: int, method: str, path: str, body: dict | None = None, headers=None):
-    """One request from `source` (a loopback address of its own): (status, headers, parsed body)."""
-    connection = HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        connection.request(method, path, body=payload, headers=all_headers)
-        answer = connection.getresponse()
-        raw = answer.read()
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = raw.decode(errors="replace")
-        return answer.status, dict(answer.getheaders()), parsed
-    finally:
-        connection.close()
-
-
-def until_limited(source: str, port: int, method: str, path: str, body=None, *, most: int = 200) -> list[int]:
-    statuses = []
-    while len(statuses) < most:
-        statuses.append(from_address(source, port, method, path, body)[0])
-        if statuses[-1] == 429:
-            break
-    return statuses
 
 
 def assert_error(status_and_more, status: int, code: str) -> None:
