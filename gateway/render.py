@@ -265,7 +265,9 @@ def error_headers(status: int, edge: bool) -> str:
 def error_pages(statuses, edge: bool = True) -> str:
     """error_page directives and the JSON locations they point at."""
     error_location = template("error_location.template")
-    lines = [f"        error_page {status} @error_{status};" for status in statuses]
+    # `=`: the named location's own status is the answer's (a 403 of the verifier's fail-closed refusal
+    # leaves as the 503 that @error_403 returns); without it nginx keeps the original status.
+    lines = [f"        error_page {status} = @error_{status};" for status in statuses]
     lines += [
         f"        error_page {alias} ={status} @error_{status};"
         for alias, status in NGINX_ERROR_ALIASES.items()

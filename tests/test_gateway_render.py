@@ -37,7 +37,7 @@ def test_every_error_nginx_produces_itself_is_json_in_the_error_shape(conf):
     locations = ERROR_LOCATION.findall(server)
     assert {int(status) for status, _ in locations} == set(render.NGINX_ERRORS)
     for status, block in locations:
-        assert f"error_page {status} @error_{status};" in server
+        assert f"error_page {status} = @error_{status};" in server
         *_conditional, (returned, body) = RETURN.findall(block)
         assert returned == status
         error = json.loads(body)["error"]

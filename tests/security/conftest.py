@@ -4,9 +4,12 @@ real on the e2e instance (made once per run: they register users, demote and dea
 from __future__ import annotations
 
 import json
+import shutil
+import uuid
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.security import callers, matrix
 
 
@@ -34,3 +37,13 @@ def service_patterns(platform) -> dict[str, list[str]]:
 @pytest.fixture(scope="session")
 def world(platform) -> callers.World:
     return callers.build(platform)
+
+
+@pytest.fixture
+def gateway_dir(platform):
+    """Under the instance's own folder: nginx's workers run unprivileged and cannot enter pytest's
+    private temporary folders, as they enter var/<instance>/nginx."""
+    folder = ROOT / "var" / platform.env["PLATFORM_INSTANCE"] / f"mutant-gateway-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

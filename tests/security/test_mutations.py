@@ -12,85 +12,13 @@ must report it. A control copy with nothing changed must pass, so a failure is t
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import uuid
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gateway import render
-from shared.testing import wait_until
 from tests.conftest import ROOT
 from tests.security import matrix
-
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def answers(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextmanager
-def running(command: list[str], *, cwd: Path, env: dict, port: int):
-    """The process, serving on `port`; its output goes to a file (an undrained pipe would stall it)."""
-    log = cwd / f"process-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_until(
-                lambda: answers(port) or process.poll() is not None, timeout=30, message=f"port {port}"
-            )
-            assert process.poll() is None, log.read_text()[-3000:]
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
-
-
-# --- the gateway --------------------------------------------------------------------------------
-
-
-def gateway_copy(platform, tmp_path: Path, *, loosen_flower: bool) -> tuple[Path, int]:
-    """The e2e gateway's configuration rendered again, on a port of its own, without the internal
-    balancers (their ports belong to the real gateway); optionally without the staff check on Flower."""
-    gateway = render.load_gateway(
-        ROOT / "topology.toml", "mutant", tmp_path, int(platform.env["PLATFORM_PORT_OFFSET"]),
-        instance_ports={name: (port,) for name, port in platform.ports.items() if name in platform.services},
-    )  # fmt: skip
-    port = free_port()
-    gateway = replace(gateway, listen_port=port, balancer_ports={})
-    for sub in ("tmp", "cache", "log"):
-        (gateway.nginx_dir / sub).mkdir(parents=True, exist_ok=True)
-    (tmp_path / "log").mkdir(exist_ok=True)
-    env = {**platform.env, **platform.model("manage_all.flower_env(platform)")}
-    conf = render.render_conf(gateway, env)
-    flower = conf.index("location /flower/ {")
-    if loosen_flower:
-        conf = conf[:flower] + conf[flower:].replace("auth_request /_auth/staff;", "", 1)
-    gateway.conf_file.write_text(conf)
-    return gateway.conf_file, port
-
-
-@pytest.fixture
-def gateway_dir(platform):
-    """Under the instance's own folder: nginx's workers run unprivileged and cannot enter pytest's
-    private temporary folders, as they enter var/<instance>/nginx."""
-    folder = ROOT / "var" / platform.env["PLATFORM_INSTANCE"] / f"mutant-gateway-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+from tests.security.copies import VENV_BIN, free_port, gateway_copy, nginx_command, running
 
 
 @pytest.mark.parametrize("loosen", [False, True], ids=["control", "flower-without-staff-check"])
@@ -98,9 +26,7 @@ def test_a_gateway_that_lets_anyone_into_flower_fails_the_matrix(
     platform, policy, world, gateway_dir, loosen
 ):
     conf, port = gateway_copy(platform, gateway_dir, loosen_flower=loosen)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    command = [nginx, "-c", str(conf), "-p", str(conf.parent), "-g", "daemon off;"]
-    with running(command, cwd=gateway_dir, env=platform.env, port=port) as gateway:
+    with running(nginx_command(conf), cwd=gateway_dir, env=platform.env, port=port) as gateway:
         every = matrix.location_cells(policy, list(platform.services), world.callers, gateway)
         failures = matrix.failures([cell for cell in every if cell.path == "/flower/"])
 
