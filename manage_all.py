@@ -1555,6 +1555,24 @@ def wait_for(condition, timeout: float, interval: float = 0.3):
     return value
 
 
+def prometheus_pages(prometheus_url: str) -> dict[str, str]:
+    """Where this Prometheus shows its targets and alerts: the React UI's `/targets`, or `/classic/targets`
+    in Debian's package, which is built without the React UI (its `/targets` answers 404)."""
+    react = answers_2xx(f"{prometheus_url}/targets")
+    prefix = prometheus_url if react else f"{prometheus_url}/classic"
+    return {"targets": f"{prefix}/targets", "alerts": f"{prefix}/alerts"}
+
+
+def answers_2xx(url: str) -> bool:
+    """A 2xx from `url` within a second (False for anything else, nothing listening included)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=1) as answer:
+            return 200 <= answer.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def print_access(platform: Platform) -> None:
     """Where to point a browser, and how to log in."""
     instance = platform.instance
@@ -1590,9 +1608,9 @@ def print_access(platform: Platform) -> None:
         print(f"  {'gateway':<13} {gateway}/   health {gateway}/health   docs {gateway}/docs/")
         print(f"  {'admins':<13} {gateway}/admin/<service>/   (one staff login: {gateway}/admin/identity/)")
     if (monitoring := load_monitoring(platform)) is not None:
-        print(
-            f"  {'prometheus':<13} {monitoring.prometheus_url}/   targets {monitoring.prometheus_url}/targets"
-        )
+        pages = prometheus_pages(monitoring.prometheus_url)
+        print(f"  {'prometheus':<13} {monitoring.prometheus_url}/   targets {pages['targets']}")
+        print(f"  {'':<13} alerts {pages['alerts']}")
         print(f"  {'alertmanager':<13} {monitoring.alertmanager_url}/")
         print(f"  {'alerts':<13} {monitoring.receiver_url}/alerts   (what Alertmanager delivered)")
     logins = demo_logins()

@@ -530,3 +530,24 @@ def http():  # module-scoped here: the prometheus fixture outlives one test
     session = requests.Session()
     session.trust_env = False
     return session
+
+
+# Every monitoring page the README and docs/observability.md link, with the port of the default instance.
+_MONITORING_LINK = re.compile(r"http://127\.0\.0\.1:(?P<port>9090|9093|9097)(?P<path>/[A-Za-z0-9/_.-]*)")
+
+
+def test_every_monitoring_page_the_docs_and_up_name_exists(platform, http):
+    """Debian's Prometheus has only its classic UI (`/targets` answers 404 there): a link that does not
+    answer on this very build is a link a reader cannot follow."""
+    documented = set()
+    for doc in (ROOT / "README.md", ROOT / "docs" / "observability.md"):
+        documented |= {(int(m["port"]), m["path"]) for m in _MONITORING_LINK.finditer(doc.read_text())}
+    assert any(path.endswith("/targets") for _port, path in documented), documented
+    printed = platform.model(
+        "manage_all.prometheus_pages(manage_all.load_monitoring(platform).prometheus_url)"
+    )
+    links = [f"http://127.0.0.1:{port + PORT_OFFSET}{path}" for port, path in sorted(documented)]
+
+    for url in [*links, *printed.values()]:
+        answer = http.get(url, timeout=10)
+        assert answer.status_code == 200, (url, answer.status_code)
