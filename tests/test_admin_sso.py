@@ -319,3 +319,56 @@ def test_admin_login_posts_are_rate_limited_per_address(platform):
     browser = browser_session()
     # Reading the form is not limited by it.
     assert browser.get(platform.gateway_url(LOGIN_PATH), timeout=10).status_code == 200
+
+
+# --- what a browser really sends ---------------------------------------------------------------------
+
+
+def chromium_form_post_headers(page: requests.Response) -> dict:
+    """The headers Chromium 156 sends with a same-origin form POST (recorded from tests/browser with
+    Playwright), for the page `page` served. Origin and Referer follow the page's Referrer-Policy as the
+    Fetch standard says: under `no-referrer` a POST's Origin is the string "null" and there is no Referer;
+    under `same-origin` (or the browser's default) both name the page's own origin."""
+    policy = page.headers.get("Referrer-Policy", "strict-origin-when-cross-origin")
+    origin_of_page = page.url.split("/admin/")[0]
+    headers = {
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin",
+        "Sec-Fetch-User": "?1", "Upgrade-Insecure-Requests": "1",
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/156.0.0.0 Safari/537.36",
+    }  # fmt: skip
+    if policy == "no-referrer":
+        return headers | {"Origin": "null"}
+    return headers | {"Origin": origin_of_page, "Referer": page.url}
+
+
+def test_the_login_form_accepts_the_post_a_browser_makes_of_the_page_the_gateway_serves(platform):
+    """Regression: the gateway's `Referrer-Policy: no-referrer` made browsers send `Origin: null`, which
+    Django's CSRF origin check refuses: no admin form could be submitted through the gateway."""
+    browser = browser_session()
+    page = browser.get(platform.gateway_url(LOGIN_PATH), timeout=10)
+    assert page.headers["Referrer-Policy"] != "no-referrer"
+    fields = {"csrfmiddlewaretoken": csrf_token(page), "username": STAFF[0], "password": STAFF[1]}
+
+    signed_in = browser.post(
+        page.url, data=fields, headers=chromium_form_post_headers(page), allow_redirects=False, timeout=10
+    )
+
+    assert signed_in.status_code == 302, signed_in.text[:500]
+    assert SSO_COOKIE in browser.cookies
+
+
+def test_a_form_post_with_the_origin_no_referrer_produced_is_refused(platform):
+    """Why the policy matters: the very POST a browser makes under `no-referrer` is a CSRF failure."""
+    browser = browser_session()
+    page = browser.get(platform.gateway_url(LOGIN_PATH), timeout=10)
+    fields = {"csrfmiddlewaretoken": csrf_token(page), "username": STAFF[0], "password": STAFF[1]}
+    headers = chromium_form_post_headers(page) | {"Origin": "null"}
+    headers.pop("Referer")
+
+    refused = browser.post(page.url, data=fields, headers=headers, allow_redirects=False, timeout=10)
+
+    assert refused.status_code == 403
+    assert SSO_COOKIE not in browser.cookies
