@@ -145,3 +145,26 @@ def test_a_parked_message_is_shown_and_replayed_to_its_queue(page, platform, sho
     wait_until(
         lambda: len(shop.notifications(customer)) == 2, timeout=20, message="the replayed event's e-mail"
     )
+
+
+def test_an_orders_saga_timeline_opens_from_its_page_and_shows_every_service_in_time_order(
+    page, confirmed_order
+):
+    sign_in(page, start=f"/admin/orders/orders/order/{confirmed_order['id']}/change/")
+    with page.expect_navigation():
+        page.click("a.timelinelink")
+
+    expect(page.locator("#saga-summary")).to_have_attribute("data-terminal", "true")
+    services = page.locator("#saga-services tbody tr")
+    expect(services).to_have_count(6)
+    assert set(services.evaluate_all("rows => rows.map(row => row.dataset.available)")) == {"true"}
+    entries = page.locator("#saga-timeline tr.timeline-entry")
+    rows = entries.evaluate_all(
+        "rows => rows.map(row => [row.dataset.at, row.dataset.service, row.dataset.what])"
+    )
+    assert [at for at, _service, _what in rows] == sorted(at for at, _service, _what in rows)  # time order
+    assert {service for _at, service, _what in rows} >= {"orders", "inventory", "payments", "notifications"}
+    what = [entry for _at, _service, entry in rows]
+    for event in ("order.created", "inventory.reserved", "payment.succeeded", "order.confirmed"):
+        assert event in what, what
+    assert what.index("order.created") < what.index("inventory.reserved") < what.index("payment.succeeded")
