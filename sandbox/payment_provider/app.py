@@ -30,6 +30,8 @@ from urllib.parse import parse_qs
 
 import redis
 
+from shared import json_limits
+
 logger = logging.getLogger("sandbox.payment_provider")
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -101,7 +103,7 @@ class Request:
         if not self.raw_body.strip():
             return {}
         try:
-            body = json.loads(self.raw_body)
+            body = json_limits.loads(self.raw_body)  # bounded nesting: a 2 KB `[[[...` is a 400, not a crash
         except (UnicodeDecodeError, ValueError) as exc:
             raise invalid_request("malformed_json", f"The body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):

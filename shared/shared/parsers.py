@@ -9,29 +9,12 @@ deeper than `settings.JSON_MAX_DEPTH` with a 400 in the contract's shape, before
 
 from __future__ import annotations
 
-import re
-from itertools import accumulate, repeat
-
 from django.conf import settings
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
 
-# A JSON string (escapes included), or a run of characters that are neither brackets nor quotes: what
-# is left after removing both is the brackets that really nest, in order. Possessive, so linear.
-_STRING_OR_FILLER = re.compile(r'"(?:[^"\\]++|\\.)*+"|[^"\[\]{}]++', re.DOTALL)
-_STEPS = {"[": 1, "{": 1, "]": -1, "}": -1}
-
-
-def json_depth(text: str) -> int:
-    """How deeply arrays and objects nest in a JSON text (0 for a scalar), without parsing it.
-
-    Brackets inside strings do not count. The running sum is computed by C loops (`accumulate`, `max`),
-    so a 1 MB body takes milliseconds. On malformed text the answer is an approximation (a stray quote
-    counts as nothing); the decoder refuses such text anyway.
-    """
-    brackets = _STRING_OR_FILLER.sub("", text)
-    return max(accumulate(map(_STEPS.get, brackets, repeat(0))), default=0)
+from shared.json_limits import json_depth
 
 
 class JSONParser(parsers.JSONParser):

@@ -151,6 +151,21 @@ def test_a_body_that_is_not_a_task_is_still_listed_and_replayable(probe, broker_
     assert moved.body == b"\xff not json"
 
 
+def test_a_deeply_nested_json_body_is_listed_not_a_crash(probe, broker_url):
+    """A parked message can be anything: 5,000 levels of `[` used to exhaust the decoder's stack."""
+    nested = b"[" * 5000 + b"]" * 5000
+    with Connection(broker_url) as conn:
+        conn.Producer().publish(
+            nested, exchange="", routing_key=PROBE_DEAD_LETTER, content_type="application/json",
+            content_encoding="utf-8",
+            headers={"id": "deep-1", "x-death": [{"queue": PROBE_EVENTS, "reason": "rejected", "count": 1}]},
+        )  # fmt: skip
+
+    (dead,) = deadletters.peek(service=PROBE)
+
+    assert (dead.id, dead.args, dead.reason) == ("deep-1", [], "rejected")
+
+
 # Replay
 
 

@@ -12,7 +12,7 @@ from django.test import Client, RequestFactory
 from django.urls import get_resolver
 
 from shared import errors
-from shared.parsers import json_depth
+from shared.json_limits import json_depth
 from shared.testing import (
     api_paths,
     assert_error,

@@ -64,7 +64,8 @@ def test_invalid_amounts_are_400(provider, amount):
 
 def test_malformed_json_and_a_non_object_body_are_400(provider):
     headers = {"Idempotency-Key": "k", "Content-Type": "application/json"}
-    for body in (b"{not json", b"[1, 2]"):
+    deeply_nested = b'{"amount": ' + b"[" * 2000 + b"]" * 2000 + b"}"  # was a 500 (RecursionError)
+    for body in (b"{not json", b"[1, 2]", deeply_nested):
         response = provider.request("POST", "/v1/charges", data=body, headers=headers)
         assert_error(response, 400, "invalid_request_error", "malformed_json")
 

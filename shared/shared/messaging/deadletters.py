@@ -38,7 +38,7 @@ from amqp import Message as AmqpMessage
 from celery import current_app
 from django.conf import settings
 
-from shared import redaction
+from shared import json_limits, redaction
 from shared.messaging import topology
 from shared.messaging.relay import DELIVER_TASK
 
@@ -106,7 +106,7 @@ def _decode_body(message: AmqpMessage) -> tuple[list, dict]:
     try:
         if isinstance(body, bytes | bytearray):
             body = body.decode(message.properties.get("content_encoding") or "utf-8")
-        decoded = json.loads(body)
+        decoded = json_limits.loads(body, max_depth=64)  # a parked message can be anything: bounded
     except (LookupError, UnicodeDecodeError, ValueError):
         return [], {}
     if isinstance(decoded, list) and len(decoded) >= 2:
