@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from orders import services
 from orders.models import IdempotencyRecord, Order, OrderItem, OrderStatusChange, ProductReadModel
 from orders.timeline import order_timeline
+from shared.admin_ui import confirm
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
@@ -134,6 +135,17 @@ class OrderAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         description="Cancel selected orders (refund and stock return follow)", permissions=["cancel"]
     )
     def cancel_orders(self, request, queryset):
+        """Two steps, like Django's delete: cancelling a confirmed order refunds the customer."""
+        if not confirm.confirmed(request):
+            return confirm.action_confirmation(
+                self, request, queryset,
+                action="cancel_orders",
+                title="Cancel orders",
+                question=f"Cancel these {queryset.count()} orders? A confirmed one is refunded and its stock "
+                "returned; a finished one (cancelled, rejected) stays as it is.",
+                items=[f"{order.id} ({order.status}, {order.total} {order.currency})" for order in queryset],
+                confirm_label="Yes, cancel them",
+            )  # fmt: skip
         actor_id = identity_user_id(request.user)
         cancelled, refused = 0, []
         for order_id in queryset.values_list("id", flat=True):

@@ -729,11 +729,13 @@ def test_the_admin_cancel_action_cancels_through_the_service_as_a_staff_cancel(c
     open_order = make_order(status="awaiting_payment")
     rejected = make_order(status="rejected")
 
-    response = client.post(
-        "/admin/orders/orders/order/",
-        {"action": "cancel_orders", "_selected_action": [str(open_order.id), str(rejected.id)]},
-        follow=True,
-    )
+    selection = {"action": "cancel_orders", "_selected_action": [str(open_order.id), str(rejected.id)]}
+    asked = client.post("/admin/orders/orders/order/", selection)
+    assert asked.status_code == 200 and b"Yes, cancel them" in asked.content  # a confirmation first
+    open_order.refresh_from_db()
+    assert open_order.status == "awaiting_payment"  # nothing happened yet
+
+    response = client.post("/admin/orders/orders/order/", selection | {"post": "yes"}, follow=True)
 
     assert response.status_code == 200
     open_order.refresh_from_db()
