@@ -28,6 +28,14 @@ def test_staff_signs_in_once_and_every_admin_opens(page):
         page.goto(f"/admin/{service}/")
         assert path_of(page) == f"/admin/{service}/", f"{service} sent the signed-in visitor away"
         assert page.locator(f'a[href="{INDEX_MARKERS[service]}"]').count() >= 1, service
+        others = page.locator("#service-nav a").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))"
+        )
+        assert sorted(others) == sorted(f"/admin/{other}/" for other in SERVICES if other != service), others
+
+    with page.expect_navigation():
+        page.click("#service-nav a:text-is('payments')")  # the bar takes the operator there, signed in
+    assert path_of(page) == "/admin/payments/"
 
 
 def test_an_anonymous_visitor_is_sent_to_the_one_login_page(page):
