@@ -32,9 +32,10 @@ def answers(port: int) -> bool:
 
 
 @contextmanager
-def running(command: list[str], *, cwd: Path, env: dict, port: int):
-    """The process, serving on `port`; its output goes to a file (an undrained pipe would stall it)."""
-    log = cwd / f"process-{port}.log"
+def running(command: list[str], *, cwd: Path, env: dict, port: int, log_dir: Path | None = None):
+    """The process, serving on `port`; its output goes to a file in `log_dir` (default `cwd`): an
+    undrained pipe would stall it."""
+    log = (log_dir or cwd) / f"process-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
