@@ -30,7 +30,7 @@ def test_without_redis_staff_get_a_fast_503_and_customers_their_api(platform, ga
     http.trust_env = False
 
     with (
-        running(verifier, cwd=ROOT, env=verifier_env, port=verifier_port),
+        running(verifier, cwd=ROOT, env=verifier_env, port=verifier_port, log_dir=gateway_dir),
         running(nginx_command(conf), cwd=gateway_dir, env=platform.env, port=port) as gateway,
     ):
         started = time.monotonic()
