@@ -1,0 +1,163 @@
+"""The Dockerfile (service images and the gateway image), linted and cross-checked offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deployment.checks import (
+    ROOT,
+    compose_render,
+    manage_all,
+    run,
+    tool,
+    without_venv,
+)
+
+# --- Dockerfile ---------------------------------------------------------------------------------------------
+
+
+def test_hadolint_passes_on_the_dockerfile():
+    result = run(tool("hadolint"), "--config", ".hadolint.yaml", "Dockerfile")
+    assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN apt-get install curl\n")
+    result = run(tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(bad))
+    assert result.returncode != 0 and "DL3006" in result.stdout
+
+
+def test_every_ignored_hadolint_rule_says_why():
+    lines = (ROOT / ".hadolint.yaml").read_text().splitlines()
+    config = yaml.safe_load("\n".join(lines)) or {}
+    for rule in config.get("ignored") or []:
+        line = next(line for line in lines if rule in line and line.strip().startswith("-"))
+        assert "#" in line, f".hadolint.yaml ignores {rule} without a reason on its line"
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    instructions = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def dockerfile_stage(name: str) -> list[tuple[str, str]]:
+    """The instructions of one `FROM ... AS name` stage, its FROM first."""
+    instructions = dockerfile_instructions()
+    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    for start, end in zip(starts, [*starts[1:], len(instructions)], strict=True):
+        if instructions[start][1].split()[-1] == name:
+            return instructions[start:end]
+    raise AssertionError(f"the Dockerfile has no stage {name}")
+
+
+def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck():
+    instructions = dockerfile_instructions()
+    froms = [rest for keyword, rest in instructions if keyword == "FROM"]
+    # The default target (the last stage) is a service, built on the slim runtime every image shares.
+    assert froms[-1] == "runtime AS service"
+    assert dockerfile_stage("runtime")[0] == ("FROM", "${PYTHON_IMAGE} AS runtime")
+    args = dict(
+        rest.split("=", 1) if "=" in rest else (rest, "")
+        for keyword, rest in instructions
+        if keyword == "ARG"
+    )
+    assert len(froms) >= 2, "a builder stage and a final stage"
+    assert args.get("PYTHON_IMAGE") == "python:3.11-slim"
+    assert "SERVICE" in args
+    users = [rest for keyword, rest in instructions if keyword == "USER"]
+    assert users and not users[-1].startswith(("0", "root")), "the final stage runs as a non-root user"
+    healthchecks = [rest for keyword, rest in instructions if keyword == "HEALTHCHECK"]
+    assert healthchecks and "urllib" in healthchecks[-1] and "/health/live" in healthchecks[-1]
+    assert "curl" not in healthchecks[-1] and "SERVICE_PORT" in healthchecks[-1]
+    assert ("WORKDIR", "/app/services/${SERVICE}") in instructions
+    runs = " ".join(rest for keyword, rest in instructions if keyword == "RUN")
+    assert "collectstatic" in runs and "requirements/base.txt" in runs
+    assert "migrate" not in runs, "migrations run as a one-shot job, never in the image build or at start"
+    env = " ".join(rest for keyword, rest in instructions if keyword == "ENV")
+    assert "STATIC_ROOT=/app/static" in env
+
+
+def test_image_command_is_the_web_server_as_manage_all_starts_it():
+    platform = manage_all.load_platform()
+    service = platform.topology.services[0]
+    web = next(p for p in manage_all.service_programs(platform, service) if p.name.endswith("-web"))
+    expected = without_venv(web.command)
+    substitutions = {
+        f"127.0.0.1:{platform.instance.port(service.port)}": "0.0.0.0:${SERVICE_PORT}",
+        str(service.web_workers): "${WEB_WORKERS}",
+        str(service.web_threads): "${WEB_THREADS}",
+    }
+    for index, word in enumerate(expected):
+        previous = expected[index - 1] if index else ""
+        if previous in ("--bind", "--workers", "--threads"):
+            expected[index] = substitutions[word]
+    command = json.loads(next(rest for keyword, rest in dockerfile_stage("service") if keyword == "CMD"))
+    assert command[:2] == ["sh", "-c"]
+    assert command[2] == "exec " + " ".join(expected)
+
+
+def test_gateway_image_renders_its_configuration_then_runs_nginx_as_non_root():
+    stage = dockerfile_stage("gateway")
+    assert stage[0] == ("FROM", "runtime AS gateway")
+    assert ("USER", "10001:10001") in stage
+    assert ("COPY", "gateway ./gateway") in stage and ("COPY", "nginx ./nginx") in stage
+    command = json.loads(next(rest for keyword, rest in stage if keyword == "CMD"))[2]
+    render, _, start = command.partition(" && ")
+    assert render == "python -m gateway.render --container /tmp/gateway"
+    assert start.startswith("exec nginx ") and "-c /tmp/gateway/nginx/nginx.conf" in start
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!gateway" in ignored and "!nginx" in ignored
+
+
+def test_container_gateway_configuration_passes_nginx_t(tmp_path):
+    """The configuration the gateway image renders: upstreams by DNS name, logs to the container's
+    streams, every listener on all addresses. nginx -t resolves upstream names, which exist only on
+    compose's network or in a cluster, so the check runs with each name replaced by 127.0.0.1."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is missing: `python3 manage_all.py up` or .ci/run installs it")
+    conf = subprocess.run(
+        [sys.executable, "-m", "gateway.render", "--container", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "FLOWER_BASIC_AUTH": "flower:not-a-real-password"},  # the container gets Flower's
+    ).stdout.strip()  # fmt: skip
+    text = Path(conf).read_text()
+    topology = tomllib.loads((ROOT / "topology.toml").read_text())
+    for name, table in topology["services"].items():
+        assert f"server {compose_render.host_name(name)}:{table['port']} " in text
+    verifier = f"gateway-verifier:{topology['gateway']['verifier_port']}"
+    assert f"server {verifier};" in text and "listen 127.0.0.1" not in text
+    assert "access_log /dev/stdout gateway;" in text and "error_log /dev/stderr" in text
+    assert (tmp_path / "nginx" / "docs" / "swagger-ui" / "swagger-ui-bundle.js").is_file()
+    local = re.sub(r"server ([a-z][a-z0-9-]*):(\d+)", r"server 127.0.0.1:\2", text)
+    Path(conf).write_text(local)
+    check = subprocess.run(
+        [nginx, "-t", "-c", conf, "-p", str(tmp_path / "nginx"), "-e", str(tmp_path / "error.log")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
+
+
+def test_dockerignore_keeps_secrets_and_the_virtualenv_out():
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    assert lines[lines.index("*")] == "*", "an allow-list: everything is excluded first"
+    for needed in ("!requirements/base.txt", "!topology.toml", "!shared/shared", "!services"):
+        assert needed in lines
+    assert "**/*.pem" in lines and "**/.env" in lines
