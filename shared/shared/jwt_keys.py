@@ -1,4 +1,4 @@
-"""JWT (RS256) signing and verification keys, and the JWKS that publishes the public one.
+"""JWT (RS256) signing and verification keys.
 
 identity signs tokens with its private key; every other service verifies them locally with the public
 key, so no request needs a round trip to identity. Keys come from the environment (`JWT_PRIVATE_KEY`,
@@ -9,9 +9,6 @@ local services.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -20,7 +17,6 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 logger = logging.getLogger(__name__)
 
@@ -85,19 +81,3 @@ def load_key_pair(env, *, signs: bool) -> KeyPair:
         if not public_pem:
             public_pem = public_path.read_text()
     return KeyPair(private_pem=private_pem, public_pem=public_pem)
-
-
-def jwks_document(public_pem: str) -> dict:
-    """The JSON Web Key Set publishing the verification key (RFC 7517), keyed by its thumbprint."""
-    public_key = serialization.load_pem_public_key(public_pem.encode())
-    jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-    jwk.update({"use": "sig", "alg": "RS256", "kid": key_id(public_pem)})
-    return {"keys": [jwk]}
-
-
-def key_id(public_pem: str) -> str:
-    """RFC 7638 thumbprint of the public key: stable, so clients can cache the JWKS by `kid`."""
-    public_key = serialization.load_pem_public_key(public_pem.encode())
-    jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()

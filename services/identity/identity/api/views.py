@@ -26,10 +26,10 @@ from identity.api.serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
+from identity.jwks import jwks_document
 from identity.models import User
 from shared.auth.api import IsStaff, refused
 from shared.auth.tokens import TokenRefused
-from shared.jwt_keys import jwks_document
 
 
 class RegisterApi(APIView):

@@ -19,10 +19,10 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from identity import services
+from identity.jwks import key_id
 from identity.models import SignIn, User
 from identity.tests.helpers import PASSWORD, TOKEN_URL, assert_error, bearer_client
 from shared.auth.api import AccessTokenAuthentication, UserClaims
-from shared.jwt_keys import key_id
 from shared.testing import access_token
 
 JWKS_URL = "/.well-known/jwks.json"
