@@ -32,7 +32,8 @@ RULE_FILES = sorted(monitoring.RULES_DIR.glob("*.yml"))
 RULE_TEST_FILES = sorted(monitoring.RULE_TESTS_DIR.glob("*.yml"))
 DASHBOARD_FILES = sorted(monitoring.DASHBOARDS_DIR.glob("*.json"))
 GRAFANA_DIR = ROOT / "monitoring" / "grafana"
-COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
+# compose runs the monitoring in the observability stack that compose/docker-compose.yml includes.
+COMPOSE_FILE = ROOT / "compose" / "observability.yml"
 TOPOLOGY = tomllib.loads((ROOT / "topology.toml").read_text())
 EXPECTED_DASHBOARDS = {"overview", "saga", "messaging-and-queues", "infrastructure"}
 # What the template variables stand for when a query is run outside Grafana: every value, and a rate

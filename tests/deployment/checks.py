@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -25,10 +26,15 @@ from pathlib import Path
 
 import yaml
 
+from devtools import deploy
+from devtools import topology as topology_model
+from gateway import render as gateway_render
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
-INFRA_FILE = ROOT / "compose" / "infra.yml"
+COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"  # includes the infrastructure and observability
+HOST_INFRA_FILE = ROOT / "compose" / "host-infra.yml"  # standalone, for manage_all.py on the host
+COMPOSE_KEYS = ("services", "volumes", "secrets", "networks", "configs")  # what `include:` adds up
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 OVERLAYS = ("base", "overlays/local", "overlays/production")
 # Kubernetes versions kubernetes-validate checks the rendered manifests against (schemas it bundles).
@@ -106,11 +112,51 @@ def run(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict:
-    return yaml.safe_load(path.read_text())
+    """The compose project a file describes, as Compose sees it: merge keys resolved (PyYAML), and the
+    services, volumes, secrets, networks and configs of every file it includes added to its own. An
+    included file may not define what the including one (or another included one) does: Compose refuses
+    that too. Included files sit in compose/ like the main file, so their relative paths mean the same."""
+    # Through JSON: entries that merged one anchor share its Python objects, and a check that breaks a
+    # copy of one entry must not break the others.
+    doc = json.loads(json.dumps(yaml.safe_load(path.read_text()) or {}))
+    project = {key: value for key, value in doc.items() if key not in ("include", *COMPOSE_KEYS)}
+    project |= {key: dict(doc.get(key) or {}) for key in COMPOSE_KEYS}
+    for included in included_files(path):
+        other = load_compose(included)
+        for key in COMPOSE_KEYS:
+            twice = sorted(set(project[key]) & set(other[key]))
+            if twice:
+                raise ValueError(f"{included.name} defines {key} {', '.join(twice)} already defined")
+            project[key] |= other[key]
+    return project
 
 
-def role_of(compose_name: str, service: str) -> str | None:
-    host = compose_render.host_name(service)
+def included_files(path: Path = COMPOSE_FILE) -> list[Path]:
+    """The files a compose file includes (`include:`, short or long syntax), relative to its folder."""
+    files = []
+    for entry in (yaml.safe_load(path.read_text()) or {}).get("include") or []:
+        paths = entry if isinstance(entry, str) else entry["path"]
+        for name in [paths] if isinstance(paths, str) else paths:
+            included = path.parent / name
+            if not included.is_file():
+                raise ValueError(f"{path.name} includes {name}, which does not exist")
+            files.append(included)
+    return files
+
+
+def compose_files() -> list[Path]:
+    """Every compose file of the repository: the main one, what it includes, the host infrastructure."""
+    return [COMPOSE_FILE, *included_files(COMPOSE_FILE), HOST_INFRA_FILE]
+
+
+@functools.cache
+def model() -> topology_model.Topology:
+    """The typed topology (devtools.topology): what the compose checks compare compose with."""
+    return topology_model.load()
+
+
+def role_of(compose_name: str, service: topology_model.Service) -> str | None:
+    host = service.host_name
     if compose_name == host:
         return "web"
     for role in ROLES[1:]:
@@ -215,52 +261,42 @@ def required_variables(service: str) -> list[str]:
 def compose_role_problems(doc: dict) -> list[str]:
     services = doc.get("services", {})
     problems = []
-    for service in service_names():
-        host = compose_render.host_name(service)
+    for service in model().services:
         for role in ROLES:
-            expected = host if role == "web" else f"{host}-{role}"
+            expected = service.host_name if role == "web" else f"{service.host_name}-{role}"
             if expected not in services:
-                problems.append(f"{service}: no {role} entry ({expected!r}) in compose")
+                problems.append(f"{service.name}: no {role} entry ({expected!r}) in compose")
     return problems
 
 
 def compose_environment_problems(doc: dict) -> list[str]:
     problems = []
     for compose_name, block in doc.get("services", {}).items():
-        for service in service_names():
+        for service in model().services:
             if role_of(compose_name, service) is None:
                 continue
+            name = service.name
             env = environment(block)
-            missing = [variable for variable in required_variables(service) if not env.get(variable)]
+            missing = [variable for variable in required_variables(name) if not env.get(variable)]
             if missing:
                 problems.append(f"{compose_name}: {', '.join(missing)} not set")
-            unknown = sorted(variable for variable in env if not known_variable(service, variable))
+            unknown = sorted(variable for variable in env if not known_variable(name, variable))
             if unknown:
                 problems.append(f"{compose_name}: {', '.join(unknown)} set but read by nothing (a typo?)")
-            host = compose_render.host_name(service)
             database = env.get("DATABASE_URL", "")
-            if database and not re.fullmatch(
-                rf"postgres://{service}:[^@]+@postgres:5432/{service}", database
-            ):
-                problems.append(f"{compose_name}: DATABASE_URL is not {service}'s own role and database")
+            if database and not re.fullmatch(rf"postgres://{name}:[^@]+@postgres:5432/{name}", database):
+                problems.append(f"{compose_name}: DATABASE_URL is not {name}'s own role and database")
             allowed = env.get("ALLOWED_HOSTS", "").split(",")
-            if host not in allowed:
+            if (host := service.host_name) not in allowed:
                 problems.append(
                     f"{compose_name}: ALLOWED_HOSTS lacks {host!r}, the name its peers call it by"
                 )
-            for peer in peer_names():
-                expected = f"http://{compose_render.host_name(peer)}:{port(peer)}"
-                value = env.get(f"{compose_render.env_name(peer)}_URL")
+            for peer in model().peers:
+                expected = f"http://{peer.host_name}:{peer.port}"
+                value = env.get(f"{peer.env_name}_URL")
                 if value and value != expected:
-                    problems.append(
-                        f"{compose_name}: {compose_render.env_name(peer)}_URL={value}, not {expected}"
-                    )
+                    problems.append(f"{compose_name}: {peer.env_name}_URL={value}, not {expected}")
     return problems
-
-
-def port(name: str) -> int:
-    tables = {**topology()["services"], **topology().get("sandbox", {})}
-    return int(tables[name]["port"])
 
 
 def one_shot(block: dict) -> bool:
@@ -298,15 +334,233 @@ def compose_health_problems(doc: dict) -> list[str]:
 def compose_migration_problems(doc: dict) -> list[str]:
     services = doc.get("services", {})
     problems = []
-    for service in service_names():
-        host = compose_render.host_name(service)
+    for service in model().services:
+        host = service.host_name
         for role in ("web", "worker", "beat"):
             block = services.get(host if role == "web" else f"{host}-{role}", {})
             condition = (block.get("depends_on") or {}).get(f"{host}-migrate", {}).get("condition")
             if condition != "service_completed_successfully":
                 problems.append(
-                    f"{service} {role}: does not wait for {host}-migrate to complete successfully"
+                    f"{service.name} {role}: does not wait for {host}-migrate to complete successfully"
                 )
+    return problems
+
+
+# The platform's own images, tagged as compose/.env says (PLATFORM_TAG).
+IMAGE_TAG = "${PLATFORM_TAG:-dev}"
+# Where compose runs each pinned third-party image of devtools.deploy.IMAGES.
+IMAGE_ENTRIES = {"python": "rabbitmq-definitions"}
+# The monitoring's container ports (their images' defaults; the receiver's is alertmanager.yml's).
+MONITORING_CONTAINER_PORTS = {
+    "prometheus": ("prometheus_port", 9090),
+    "alertmanager": ("alertmanager_port", 9093),
+    "alert-receiver": ("alert_receiver_port", 9097),
+}
+HEALTHY = {"condition": "service_healthy"}
+
+
+def _published(port: int, container_port: int | None = None) -> list[str]:
+    return [f"127.0.0.1:{port}:{container_port or port}"]
+
+
+def _checks_port(block: dict, port: int) -> bool:
+    return f"127.0.0.1:{port}/" in " ".join((block.get("healthcheck") or {}).get("test") or [])
+
+
+def _expect(problems: list[str], where: str, what: str, value, expected) -> None:
+    if value != expected:
+        problems.append(f"{where}: {what} is {value!r}, topology.toml says {expected!r}")
+
+
+def compose_topology_problems(doc: dict, topology: topology_model.Topology | None = None) -> list[str]:
+    """Drift between compose (written by hand) and the typed topology: each service's four entries (image,
+    build arguments, port, process sizes, commands, keys, credentials, mail), each sandbox, the gateway and
+    its verifier, Flower, the monitoring's published ports, Postgres' databases, the pinned images; and no
+    entry left behind for a service the topology no longer has."""
+    topology = topology or model()
+    services = doc.get("services", {})
+    problems = []
+    for service in topology.services:
+        problems += _service_drift(services, topology, service)
+    for sandbox in topology.sandboxes:
+        problems += _sandbox_drift(services, sandbox)
+    problems += _gateway_drift(services, topology)
+    problems += _tools_drift(services, topology)
+    problems += _leftover_entries(services, topology)
+    return problems
+
+
+def _service_drift(services: dict, topology: topology_model.Topology, service) -> list[str]:
+    problems: list[str] = []
+    host, port = service.host_name, service.port
+    entries = {role: services.get(host if role == "web" else f"{host}-{role}") for role in ROLES}
+    seed = services.get(f"{host}-seed")
+    has_seed = (ROOT / "services" / service.name / service.name / "management/commands/seed.py").is_file()
+    if has_seed != (seed is not None):
+        problems.append(f"{host}-seed: {'missing' if has_seed else 'no seed command to run'}")
+    if seed is not None:
+        entries["seed"] = seed
+    clients = topology.clients
+    for role, block in entries.items():
+        where = f"{host}-{role}" if role != "web" else host
+        if block is None:
+            problems.append(f"{where}: missing, topology.toml has {service.name}")
+            continue
+        env = environment(block)
+        _expect(problems, where, "image", block.get("image"), f"{deploy.IMAGE_PREFIX}{host}:{IMAGE_TAG}")
+        args = (block.get("build") or {}).get("args") or {}
+        _expect(problems, where, "build args", args, {"SERVICE": service.name, "SERVICE_PORT": str(port)})
+        for variable, expected in (
+            ("SERVICE_NAME", service.name),
+            ("OTEL_SERVICE_NAME", service.name),
+            ("SERVICE_PORT", str(port)),
+            ("WEB_WORKERS", str(service.web_workers)),
+            ("WEB_THREADS", str(service.web_threads)),
+        ):
+            _expect(problems, where, variable, env.get(variable), expected)
+        private = "jwt_private_key" in (block.get("secrets") or []) or "JWT_PRIVATE_KEY_FILE" in env
+        if private != service.signs_tokens:
+            problems.append(
+                f"{where}: {'gets' if private else 'lacks'} the JWT private key, but signs_tokens is "
+                f"{service.signs_tokens}"
+            )
+        if ("SERVICE_CLIENT_SECRET" in env) != bool(service.client_scopes):
+            problems.append(
+                f"{where}: SERVICE_CLIENT_SECRET does not follow client_scopes {service.client_scopes}"
+            )
+        if service.signs_tokens:
+            expected_clients = ";".join(f"{c.name}={','.join(c.client_scopes)}" for c in clients)
+            _expect(problems, where, "SERVICE_CLIENTS", env.get("SERVICE_CLIENTS"), expected_clients)
+            for client in clients:
+                client_env = environment(services.get(client.host_name) or {})
+                secret = env.get(f"SERVICE_CLIENT_SECRET_{client.env_name}")
+                if not secret or secret != client_env.get("SERVICE_CLIENT_SECRET"):
+                    problems.append(
+                        f"{where}: SERVICE_CLIENT_SECRET_{client.env_name} is not {client.name}'s "
+                        "SERVICE_CLIENT_SECRET"
+                    )
+        waits_for_mail = (block.get("depends_on") or {}).get("mailpit") == HEALTHY
+        if role in ("web", "worker") and waits_for_mail != service.sends_mail:
+            problems.append(
+                f"{where}: waits for mailpit is {waits_for_mail}, sends_mail is {service.sends_mail}"
+            )
+    if (web := entries["web"]) is not None:
+        _expect(problems, host, "ports", web.get("ports"), _published(port))
+        if not _checks_port(web, port):
+            problems.append(f"{host}: the healthcheck does not ask port {port}")
+    if (worker := entries["worker"]) is not None:
+        command = [
+            "python", "-m", "shared.multiproc", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+            "--concurrency", str(service.worker_concurrency), "--hostname", f"{service.name}@%h",
+        ]  # fmt: skip
+        _expect(problems, f"{host}-worker", "command", worker.get("command"), command)
+        metrics = environment(worker).get("WORKER_METRICS_PORT")
+        expected = None if service.worker_metrics_port is None else str(service.worker_metrics_port)
+        _expect(problems, f"{host}-worker", "WORKER_METRICS_PORT", metrics, expected)
+    if (beat := entries["beat"]) is not None:
+        command = ["celery", "-A", "config", "beat", "--loglevel", "INFO", "--schedule", deploy.BEAT_SCHEDULE]
+        _expect(problems, f"{host}-beat", "command", beat.get("command"), command)
+        test = (beat.get("healthcheck") or {}).get("test")
+        _expect(problems, f"{host}-beat", "healthcheck", test, ["CMD", "python", "-c", deploy.BEAT_CHECK])
+    if (migrate := entries["migrate"]) is not None:
+        command = ["sh", "-c", deploy.MIGRATE_COMMAND]
+        _expect(problems, f"{host}-migrate", "command", migrate.get("command"), command)
+    return problems
+
+
+def _sandbox_drift(services: dict, sandbox) -> list[str]:
+    block = services.get(sandbox.host_name)
+    if block is None:
+        return [f"sandbox {sandbox.name}: no entry {sandbox.host_name!r} in compose"]
+    problems: list[str] = []
+    command = block.get("command") or []
+    options = dict(zip(command[2::2], command[3::2], strict=False))
+    _expect(problems, sandbox.host_name, "app", command[1:2], [sandbox.app])
+    _expect(problems, sandbox.host_name, "--bind", options.get("--bind"), f"0.0.0.0:{sandbox.port}")
+    _expect(problems, sandbox.host_name, "--threads", options.get("--threads"), str(sandbox.threads))
+    _expect(problems, sandbox.host_name, "ports", block.get("ports"), _published(sandbox.port))
+    _expect(
+        problems, sandbox.host_name, "SERVICE_PORT", environment(block).get("SERVICE_PORT"), str(sandbox.port)
+    )
+    if not _checks_port(block, sandbox.port):
+        problems.append(f"{sandbox.host_name}: the healthcheck does not ask port {sandbox.port}")
+    return problems
+
+
+def _gateway_drift(services: dict, topology: topology_model.Topology) -> list[str]:
+    gateway, verifier = services.get("gateway"), services.get("gateway-verifier")
+    if topology.gateway is None:
+        return []
+    if gateway is None or verifier is None:
+        return ["gateway: no 'gateway' and 'gateway-verifier' entries in compose"]
+    problems: list[str] = []
+    port, verifier_port = topology.gateway.port, topology.gateway.verifier_port
+    _expect(problems, "gateway", "ports", gateway.get("ports"), _published(port))
+    if not _checks_port(gateway, port):
+        problems.append(f"gateway: the healthcheck does not ask port {port}")
+    waits = {name for name, condition in (gateway.get("depends_on") or {}).items() if condition == HEALTHY}
+    expected = {"gateway-verifier", "flower", *(s.host_name for s in topology.services)}
+    if expected - waits:
+        problems.append(f"gateway: does not wait for {', '.join(sorted(expected - waits))} to be healthy")
+    env = environment(gateway)
+    for variable, (rate, burst_variable, burst) in gateway_render.RATE_DEFAULTS.items():
+        _expect(problems, "gateway", variable, env.get(variable), f"${{{variable}:-{rate}}}")
+        _expect(
+            problems, "gateway", burst_variable, env.get(burst_variable), f"${{{burst_variable}:-{burst}}}"
+        )
+    command = gateway_render.verifier_command(f"0.0.0.0:{verifier_port}")
+    _expect(problems, "gateway-verifier", "command", verifier.get("command"), command)
+    if not _checks_port(verifier, verifier_port):
+        problems.append(f"gateway-verifier: the healthcheck does not ask port {verifier_port}")
+    env = environment(verifier)
+    names = ",".join(topology.service_names)
+    _expect(problems, "gateway-verifier", "GATEWAY_SERVICES", env.get("GATEWAY_SERVICES"), names)
+    for peer in topology.peers:
+        url = f"http://{peer.host_name}:{peer.port}"
+        _expect(problems, "gateway-verifier", f"{peer.env_name}_URL", env.get(f"{peer.env_name}_URL"), url)
+    return problems
+
+
+def _tools_drift(services: dict, topology: topology_model.Topology) -> list[str]:
+    """Flower, the monitoring's published ports, Postgres' databases, the pinned third-party images."""
+    problems: list[str] = []
+    flower = services.get("flower")
+    if flower is None:
+        problems.append("flower: no entry in compose")
+    else:
+        port = topology.flower_port
+        if f"--port={port}" not in (flower.get("command") or []):
+            problems.append(f"flower: its command does not listen on --port={port}")
+        _expect(problems, "flower", "ports", flower.get("ports"), _published(port))
+        _expect(problems, "flower", "SERVICE_PORT", environment(flower).get("SERVICE_PORT"), str(port))
+        if not _checks_port(flower, port):
+            problems.append(f"flower: the healthcheck does not ask port {port}")
+    if topology.monitoring is not None:
+        for name, (key, container_port) in MONITORING_CONTAINER_PORTS.items():
+            published = _published(getattr(topology.monitoring, key), container_port)
+            _expect(problems, name, "ports", (services.get(name) or {}).get("ports"), published)
+    env = environment(services.get("postgres") or {})
+    databases = env.get("PLATFORM_DATABASES", "").split()
+    _expect(problems, "postgres", "PLATFORM_DATABASES", databases, list(topology.service_names))
+    for service in topology.services:
+        if not env.get(f"{service.env_name}_DB_PASSWORD"):
+            problems.append(f"postgres: {service.env_name}_DB_PASSWORD not set (init.sh creates its role)")
+    for name, image in deploy.IMAGES.items():
+        entry = IMAGE_ENTRIES.get(name, name)
+        _expect(problems, entry, "image", (services.get(entry) or {}).get("image"), image)
+    return problems
+
+
+def _leftover_entries(services: dict, topology: topology_model.Topology) -> list[str]:
+    """Entries of a service the topology no longer has (or never had): by name, or by image."""
+    hosts = {s.host_name for s in topology.services}
+    names = set(topology.service_names)
+    problems = []
+    for compose_name, block in services.items():
+        stem, _, role = compose_name.rpartition("-")
+        built = ((block.get("build") or {}).get("args") or {}).get("SERVICE")
+        if (role in (*ROLES[1:], "seed") and stem not in hosts) or (built and built not in names):
+            problems.append(f"{compose_name}: no such service in topology.toml (left behind?)")
     return problems
 
 

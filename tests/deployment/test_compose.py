@@ -1,4 +1,5 @@
-"""compose/: validated against the compose specification and cross-checked against the code it runs."""
+"""compose/: validated against the compose specification, cross-checked against the code it runs, and
+checked for drift against the typed topology (devtools.topology): the compose files are written by hand."""
 
 from __future__ import annotations
 
@@ -7,40 +8,48 @@ import copy
 import hashlib
 import json
 import re
-import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from devtools import deploy
 from tests.deployment import checks
 from tests.deployment.checks import (
     COMPOSE_FILE,
-    INFRA_FILE,
+    HOST_INFRA_FILE,
     ROOT,
     compose_environment_problems,
+    compose_files,
     compose_health_problems,
     compose_migration_problems,
     compose_render,
     compose_role_problems,
+    compose_topology_problems,
     environment,
+    included_files,
     k8s_render,
     load_compose,
     load_module,
     manage_all,
+    model,
     required_variables,
     run,
-    service_names,
     settings_reads,
     tool,
-    topology,
     without_venv,
 )
 
 # --- compose ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [COMPOSE_FILE, INFRA_FILE], ids=lambda p: p.name)
+def test_the_main_compose_file_includes_the_two_stacks():
+    assert [path.name for path in included_files()] == ["infrastructure.yml", "observability.yml"]
+    assert HOST_INFRA_FILE not in included_files(), "the host's infrastructure is standalone"
+
+
+@pytest.mark.parametrize("path", compose_files(), ids=lambda p: p.name)
 def test_compose_file_matches_the_compose_specification(path):
     result = run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path))
     assert result.returncode == 0, f"{path.name}:\n{result.stdout}{result.stderr}"
@@ -63,7 +72,7 @@ def test_compose_sets_what_every_service_needs():
 
 def test_every_compose_service_is_health_checked_or_a_one_shot_job():
     assert compose_health_problems(load_compose()) == []
-    assert compose_health_problems(load_compose(INFRA_FILE)) == []
+    assert compose_health_problems(load_compose(HOST_INFRA_FILE)) == []
 
 
 def test_web_worker_and_beat_wait_for_their_migration_job():
@@ -102,6 +111,125 @@ def test_compose_cross_checks_catch_what_is_missing():
     ]
 
 
+def test_compose_matches_the_topology():
+    assert compose_topology_problems(load_compose()) == []
+
+
+def test_topology_drift_check_catches_compose_edited_wrongly():
+    doc = load_compose()
+    broken = copy.deepcopy(doc)
+    services = broken["services"]
+    services["orders"]["ports"] = ["127.0.0.1:8114:8114"]
+    services["catalog-worker"]["command"][
+        services["catalog-worker"]["command"].index("--concurrency") + 1
+    ] = "3"
+    services["inventory-beat"]["environment"]["WEB_THREADS"] = "16"
+    services["payments-worker"]["environment"]["WORKER_METRICS_PORT"] = "9999"
+    services["identity-migrate"]["secrets"].remove("jwt_private_key")
+    del services["identity-migrate"]["environment"]["JWT_PRIVATE_KEY_FILE"]
+    services["catalog"]["secrets"].append("jwt_private_key")
+    del services["orders-beat"]["environment"]["SERVICE_CLIENT_SECRET"]
+    services["identity"]["environment"]["SERVICE_CLIENT_SECRET_ORDERS"] = "${SOMETHING_ELSE:?x}"
+    del services["notifications-worker"]["depends_on"]["mailpit"]
+    del services["payment-provider"]
+    services["gateway-verifier"]["command"][
+        services["gateway-verifier"]["command"].index("--threads") + 1
+    ] = "4"
+    services["gateway"]["environment"]["GATEWAY_LOGIN_RATE"] = "${GATEWAY_LOGIN_RATE:-50r/m}"
+    del services["gateway"]["depends_on"]["payments"]
+    services["flower"]["ports"] = ["127.0.0.1:5556:5555"]
+    services["prometheus"]["ports"] = ["127.0.0.1:9091:9090"]
+    services["postgres"]["environment"]["PLATFORM_DATABASES"] = "identity catalog inventory orders payments"
+    services["redis"]["image"] = "redis:latest"
+    services["shipping-worker"] = copy.deepcopy(services["orders-worker"])
+    del services["catalog-seed"]
+    problems = compose_topology_problems(broken)
+    expected = [
+        "orders: ports is ['127.0.0.1:8114:8114'], topology.toml says ['127.0.0.1:8104:8104']",
+        "catalog-worker: command is",
+        "inventory-beat: WEB_THREADS is '16', topology.toml says '4'",
+        "payments-worker: WORKER_METRICS_PORT is '9999', topology.toml says '8165'",
+        "identity-migrate: lacks the JWT private key, but signs_tokens is True",
+        "catalog: gets the JWT private key, but signs_tokens is False",
+        "orders-beat: SERVICE_CLIENT_SECRET does not follow client_scopes ('saga:read',)",
+        "identity: SERVICE_CLIENT_SECRET_ORDERS is not orders's SERVICE_CLIENT_SECRET",
+        "notifications-worker: waits for mailpit is False, sends_mail is True",
+        "sandbox payment_provider: no entry 'payment-provider' in compose",
+        "gateway-verifier: command is",
+        "gateway: GATEWAY_LOGIN_RATE is '${GATEWAY_LOGIN_RATE:-50r/m}', topology.toml says",
+        "gateway: does not wait for payments to be healthy",
+        "flower: ports is ['127.0.0.1:5556:5555'], topology.toml says ['127.0.0.1:5555:5555']",
+        "prometheus: ports is ['127.0.0.1:9091:9090'], topology.toml says ['127.0.0.1:9090:9090']",
+        "postgres: PLATFORM_DATABASES is",
+        "redis: image is 'redis:latest', topology.toml says 'redis:7.4-alpine'",
+        "shipping-worker: no such service in topology.toml (left behind?)",
+        "catalog-seed: missing",
+    ]
+    for start in expected:
+        assert any(problem.startswith(start) for problem in problems), (start, problems)
+    assert len(problems) == len(expected), problems
+
+
+def test_topology_drift_check_catches_a_topology_compose_does_not_follow():
+    """The other direction: topology.toml changed (a process size, a port, a new service, another
+    signer), compose not yet."""
+    topology = model()
+    orders = replace(topology.service("orders"), web_threads=16, worker_concurrency=3)
+    shipping = replace(topology.service("catalog"), name="shipping", port=8107, worker_metrics_port=8167)
+    changed = replace(
+        topology,
+        services=(*(orders if s.name == "orders" else s for s in topology.services), shipping),
+        flower_port=5566,
+    )
+    problems = compose_topology_problems(load_compose(), changed)
+    for start in (
+        "orders: WEB_THREADS is '8', topology.toml says '16'",
+        "orders-worker: command is",
+        "flower: its command does not listen on --port=5566",
+        "gateway: does not wait for shipping to be healthy",
+        "gateway-verifier: GATEWAY_SERVICES is",
+        "postgres: SHIPPING_DB_PASSWORD not set",
+        "shipping: missing, topology.toml has shipping",
+        "shipping-worker: missing, topology.toml has shipping",
+    ):
+        assert any(problem.startswith(start) for problem in problems), (start, problems)
+    assert "orders-migrate: WEB_THREADS is '8', topology.toml says '16'" in problems, "every entry of orders"
+
+
+def test_load_compose_adds_up_the_included_files_and_refuses_a_clash(tmp_path):
+    (tmp_path / "main.yml").write_text(
+        "name: p\ninclude: [stack.yml]\nx-base: &base {image: a, restart: unless-stopped}\n"
+        "services:\n  web: {<<: *base, depends_on: {db: {condition: service_healthy}}}\n"
+        "  worker: {<<: *base, image: b}\n"
+    )
+    (tmp_path / "stack.yml").write_text("services:\n  db: {image: postgres}\nvolumes:\n  data: {}\n")
+    project = load_compose(tmp_path / "main.yml")
+    assert project["name"] == "p" and "x-base" in project
+    assert project["services"] == {
+        "web": {
+            "image": "a",
+            "restart": "unless-stopped",
+            "depends_on": {"db": {"condition": "service_healthy"}},
+        },
+        "worker": {"image": "b", "restart": "unless-stopped"},
+        "db": {"image": "postgres"},
+    }
+    assert project["volumes"] == {"data": {}}
+    assert compose_health_problems(project) == [
+        'web: no healthcheck (and not a one-shot job with restart: "no")',
+        'worker: no healthcheck (and not a one-shot job with restart: "no")',
+        'db: no healthcheck (and not a one-shot job with restart: "no")',
+        "web: waits for db to be healthy, but it has no healthcheck",
+    ]
+
+    (tmp_path / "stack.yml").write_text("services:\n  worker: {image: c}\n")
+    with pytest.raises(ValueError, match=r"stack\.yml defines services worker already defined"):
+        load_compose(tmp_path / "main.yml")
+    (tmp_path / "stack.yml").unlink()
+    with pytest.raises(ValueError, match=r"main\.yml includes stack\.yml, which does not exist"):
+        load_compose(tmp_path / "main.yml")
+
+
 def test_environment_reads_are_found_in_the_settings():
     names, patterns = settings_reads("orders")
     assert {"DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY", "CART_TTL_SECONDS"} <= set(names)
@@ -128,9 +256,9 @@ def test_a_variable_without_default_in_code_becomes_required(tmp_path, monkeypat
 def test_compose_postgres_creates_one_private_database_per_service():
     postgres = load_compose()["services"]["postgres"]
     env = environment(postgres)
-    assert env["PLATFORM_DATABASES"].split() == service_names()
-    for service in service_names():
-        assert f"{service.upper()}_DB_PASSWORD" in env
+    assert env["PLATFORM_DATABASES"].split() == list(model().service_names)
+    for service in model().services:
+        assert f"{service.env_name}_DB_PASSWORD" in env
     assert any(
         volume.startswith("./postgres/init.sh:/docker-entrypoint-initdb.d/") for volume in postgres["volumes"]
     )
@@ -154,8 +282,9 @@ def test_rabbitmq_definitions_give_the_services_their_vhost_and_dead_letter_poli
         for p in definitions["permissions"]
     )
     assert all(user["password_hash"] == "" for user in definitions["users"]), "no password is committed"
+    assert (match["user"], match["vhost"]) == (deploy.BROKER_USER, deploy.BROKER_VHOST)
     policies = {policy["name"]: policy for policy in definitions["policies"]}
-    for service in service_names():
+    for service in model().service_names:
         for queue, policy in (
             (f"{service}.dead-letter", "parked-messages"),
             (f"{service}.events", "service-queues"),
@@ -179,23 +308,23 @@ def test_rabbitmq_password_hashes_are_rabbitmq_sha256():
 
 def test_compose_services_get_smtp_and_jwt_keys_as_secrets():
     doc = load_compose()
-    for service in service_names():
-        block = doc["services"][compose_render.host_name(service)]
+    for service in model().services:
+        block = doc["services"][service.host_name]
         env = environment(block)
         assert env["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
         assert (env["EMAIL_HOST"], env["EMAIL_PORT"]) == ("mailpit", "1025")
         assert env["JWT_KEYS_FROM_ENV_ONLY"] == "true"
         assert env["JWT_PUBLIC_KEY_FILE"] == "/run/secrets/jwt_public_key"
-        signs = compose_render.signs_tokens(service)
+        signs = service.signs_tokens
         assert ("jwt_private_key" in block["secrets"]) == signs, (
-            f"{service}: only identity gets the private key"
+            f"{service.name}: only the signer gets the private key"
         )
         assert ("JWT_PRIVATE_KEY_FILE" in env) == signs
     assert set(doc["secrets"]) == {"jwt_private_key", "jwt_public_key"}
 
 
 def test_env_example_lists_every_required_compose_variable():
-    text = COMPOSE_FILE.read_text() + INFRA_FILE.read_text()
+    text = "".join(path.read_text() for path in compose_files())
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
     example = (ROOT / "compose" / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", example, flags=re.MULTILINE))
@@ -203,30 +332,28 @@ def test_env_example_lists_every_required_compose_variable():
     assert not re.search(r"^[A-Z0-9_]+=\S", example, flags=re.MULTILINE), ".env.example holds no secret value"
 
 
-def test_infra_compose_uses_the_local_default_ports():
-    infra = topology()["infrastructure"]
-    doc = load_compose(INFRA_FILE)
+def test_host_infra_compose_uses_the_local_default_ports_and_the_pinned_images():
+    infra = model().infrastructure
+    doc = load_compose(HOST_INFRA_FILE)
     container_ports = {"postgres": 5432, "rabbitmq": 5672, "redis": 6379}
     assert set(doc["services"]) == set(container_ports)
     for name, container_port in container_ports.items():
         published = doc["services"][name]["ports"][0]
-        assert published == f"127.0.0.1:{infra[name]['port']}:{container_port}"
+        assert published == f"127.0.0.1:{getattr(infra, name).port}:{container_port}"
+        assert doc["services"][name]["image"] == deploy.IMAGES[name]
 
 
 def test_compose_runs_the_gateway_in_front_of_every_service():
     doc = load_compose()
-    topology = tomllib.loads((ROOT / "topology.toml").read_text())
+    topology = model()
     gateway, verifier = doc["services"]["gateway"], doc["services"]["gateway-verifier"]
     assert gateway["build"]["target"] == verifier["build"]["target"] == "gateway"
-    assert gateway["ports"] == [f"127.0.0.1:{topology['gateway']['port']}:{topology['gateway']['port']}"]
-    for name in topology["services"]:
-        host = compose_render.host_name(name)
-        assert gateway["depends_on"][host] == {"condition": "service_healthy"}
-        assert (
-            verifier["environment"][f"{name.upper()}_URL"]
-            == f"http://{host}:{topology['services'][name]['port']}"
-        )
-    assert verifier["environment"]["GATEWAY_SERVICES"].split(",") == list(topology["services"])
+    assert gateway["ports"] == [f"127.0.0.1:{topology.gateway.port}:{topology.gateway.port}"]
+    for service in topology.services:
+        assert gateway["depends_on"][service.host_name] == {"condition": "service_healthy"}
+        url = f"http://{service.host_name}:{service.port}"
+        assert verifier["environment"][f"{service.env_name}_URL"] == url
+    assert verifier["environment"]["GATEWAY_SERVICES"].split(",") == list(topology.service_names)
     assert "jwt_public_key" in verifier["secrets"] and "jwt_private_key" not in verifier["secrets"]
     assert "/live" in " ".join(verifier["healthcheck"]["test"])
 
@@ -238,10 +365,10 @@ def test_compose_worker_and_beat_commands_match_manage_all():
         programs = {
             p.name.rsplit("-", 1)[1]: p.command for p in manage_all.service_programs(platform, service)
         }
-        host = compose_render.host_name(service.name)
+        host = model().service(service.name).host_name
         worker = without_venv(programs["worker"])
         assert doc["services"][f"{host}-worker"]["command"] == worker
-        beat = [Path(programs["beat"][0]).name, *programs["beat"][1:-1], compose_render.BEAT_SCHEDULE]
+        beat = [Path(programs["beat"][0]).name, *programs["beat"][1:-1], deploy.BEAT_SCHEDULE]
         assert doc["services"][f"{host}-beat"]["command"] == beat
 
 
@@ -260,6 +387,7 @@ def test_committed_files_equal_the_renderers_output(renderer):
 
 
 def test_the_yaml_writer_round_trips():
+    # The old YAML writer, kept in compose/render.py only while k8s/render.py loads it from there.
     value = {
         "plain": "text",
         "looks-like-bool": "no",

@@ -1,0 +1,87 @@
+"""What the deployment files (compose/, k8s/) share beyond the topology: the pinned third-party images, the
+broker's vhost and user, how beat's liveness and process metrics work inside a container, and writing
+generated files with a drift check.
+
+compose/ is written by hand and checked against these (tests/deployment/test_compose.py); a renderer
+imports them. Facts about the services themselves (ports, process sizes, who signs tokens, who calls whom)
+are not here: they are the typed model's, `devtools.topology`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from devtools.topology import ROOT
+
+# Third-party images, pinned (a minor or patch release; bumped on purpose, never by a rebuild).
+IMAGES = {
+    "python": "python:3.11-slim",
+    "postgres": "postgres:16-alpine",
+    "rabbitmq": "rabbitmq:3.13-management",
+    "redis": "redis:7.4-alpine",
+    "mailpit": "axllent/mailpit:v1.21",
+    "prometheus": "prom/prometheus:v2.55.1",
+    "alertmanager": "prom/alertmanager:v0.27.0",
+    "grafana": "grafana/grafana:11.4.0",
+    "loki": "grafana/loki:3.3.2",
+    "alloy": "grafana/alloy:v1.5.1",
+    "jaeger": "jaegertracing/all-in-one:1.64.0",
+}
+IMAGE_PREFIX = "order-platform/"  # the platform's own images: order-platform/<service host name>
+
+# compose/rabbitmq/definitions.json declares them; every service's BROKER_URL uses them.
+BROKER_VHOST = "platform"
+BROKER_USER = "platform"
+
+MIGRATE_COMMAND = "python manage.py migrate --noinput && python manage.py setup_messaging"
+
+# Beat's liveness: its schedule file (a shelve, possibly several files) is written at start and synced
+# every few minutes while beat runs; stale for longer than that means beat is stuck.
+BEAT_SCHEDULE = "/tmp/celerybeat-schedule"  # noqa: S108  (inside the container; /tmp is its scratch space)
+BEAT_CHECK = (
+    "import glob, os, sys, time; "
+    f"files = glob.glob('{BEAT_SCHEDULE}*'); "
+    "sys.exit(0 if files and time.time() - max(map(os.path.getmtime, files)) < 300 else 1)"
+)
+
+# Metrics of a process group (gunicorn's workers, Celery's pool) are merged from files in this directory,
+# inside the container; `python -m shared.multiproc` empties it before the group starts.
+MULTIPROC_DIR = "/tmp/prometheus-multiproc"  # noqa: S108  (the container's scratch space)
+# A worker's metrics endpoint must be reachable from Prometheus' container or pod, not only on loopback.
+WORKER_METRICS_ADDRESS = "0.0.0.0"  # noqa: S104
+
+
+class _Dumper(yaml.SafeDumper):
+    """Sequences indented under their key, as people write them (PyYAML's default puts `- ` level with it)."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
+
+
+def yaml_document(value, header: str) -> str:
+    """`value` as a YAML file: the header comment, then block-style YAML in the mapping's own order."""
+    body = yaml.dump(
+        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=110
+    )
+    return header + body
+
+
+def sync_files(files: dict[Path, str], *, check: bool, rerun: str) -> int:
+    """Write the generated files whose content differs; with `check`, only name them and return 1."""
+    stale = []
+    for path, text in files.items():
+        if path.exists() and path.read_text() == text:
+            continue
+        if check:
+            stale.append(path.relative_to(ROOT))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print(f"out of date (run {rerun}): " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    return 0
