@@ -4,6 +4,8 @@
     python3 compose/render.py           # (re)write it
     python3 compose/render.py --check   # exit 1 if the committed file differs from what would be rendered
 
+with a Python that has PyYAML (.venv/bin/python; CI's lint job installs requirements/dev.txt).
+
 The compose files themselves are written by hand (compose/docker-compose.yml and the files it includes)
 and checked against the topology by tests/deployment/test_compose.py. Prometheus' scrape targets stay
 generated: they are built by monitoring/render.py's prometheus_config(), which also builds every local

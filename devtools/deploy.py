@@ -12,8 +12,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
-
 from devtools.topology import ROOT
 
 # Third-party images, pinned (a minor or patch release; bumped on purpose, never by a rebuild).
@@ -54,17 +52,19 @@ MULTIPROC_DIR = "/tmp/prometheus-multiproc"  # noqa: S108  (the container's scra
 WORKER_METRICS_ADDRESS = "0.0.0.0"  # noqa: S104
 
 
-class _Dumper(yaml.SafeDumper):
-    """Sequences indented under their key, as people write them (PyYAML's default puts `- ` level with it)."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
-        return super().increase_indent(flow, False)
-
-
 def yaml_document(value, header: str) -> str:
-    """`value` as a YAML file: the header comment, then block-style YAML in the mapping's own order."""
+    """`value` as a YAML file (PyYAML): the header comment, then block-style YAML in the mapping's order."""
+    # Imported here: the constants above are also read by renderers that run on the standard library
+    # alone (k8s/render.py, through compose/render.py), without the virtualenv.
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def increase_indent(self, flow: bool = False, indentless: bool = False):
+            # Sequences indented under their key, as people write them (PyYAML puts `- ` level with it).
+            return super().increase_indent(flow, False)
+
     body = yaml.dump(
-        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=110
+        value, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=110
     )
     return header + body
 
