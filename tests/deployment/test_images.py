@@ -8,15 +8,14 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
+from devtools import topology as topology_model
 from tests.deployment.checks import (
     ROOT,
-    compose_render,
     manage_all,
     run,
     tool,
@@ -139,10 +138,10 @@ def test_container_gateway_configuration_passes_nginx_t(tmp_path):
         env={**os.environ, "FLOWER_BASIC_AUTH": "flower:not-a-real-password"},  # the container gets Flower's
     ).stdout.strip()  # fmt: skip
     text = Path(conf).read_text()
-    topology = tomllib.loads((ROOT / "topology.toml").read_text())
-    for name, table in topology["services"].items():
-        assert f"server {compose_render.host_name(name)}:{table['port']} " in text
-    verifier = f"gateway-verifier:{topology['gateway']['verifier_port']}"
+    topology = topology_model.load()
+    for service in topology.services:
+        assert f"server {service.host_name}:{service.port} " in text
+    verifier = f"gateway-verifier:{topology.gateway.verifier_port}"
     assert f"server {verifier};" in text and "listen 127.0.0.1" not in text
     assert "access_log /dev/stdout gateway;" in text and "error_log /dev/stderr" in text
     assert (tmp_path / "nginx" / "docs" / "swagger-ui" / "swagger-ui-bundle.js").is_file()
