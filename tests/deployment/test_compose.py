@@ -375,15 +375,24 @@ def test_compose_worker_and_beat_commands_match_manage_all():
 # --- generated files ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("renderer", [compose_render, k8s_render], ids=["compose", "k8s"])
-def test_committed_files_equal_the_renderers_output(renderer):
-    stale = [
+def stale_outputs(renderer) -> list[str]:
+    return [
         str(path.relative_to(ROOT))
         for path, text in renderer.outputs().items()
         if not path.exists() or path.read_text() != text
     ]
-    script = Path(renderer.__file__).relative_to(ROOT)
-    assert stale == [], f"out of date, run `python3 {script}`: {', '.join(stale)}"
+
+
+def test_committed_compose_files_equal_the_renderers_output():
+    # compose/prometheus/prometheus.yml only: the compose files are written by hand (drift: above).
+    assert [path.name for path in compose_render.outputs()] == ["prometheus.yml"]
+    stale = stale_outputs(compose_render)
+    assert stale == [], f"out of date, run `.venv/bin/python compose/render.py`: {', '.join(stale)}"
+
+
+def test_committed_k8s_files_equal_the_renderers_output():
+    stale = stale_outputs(k8s_render)
+    assert stale == [], f"out of date, run `python3 k8s/render.py`: {', '.join(stale)}"
 
 
 def test_the_yaml_writer_round_trips():
