@@ -47,7 +47,7 @@ RUN groupadd --system --gid 10001 app \
 
 COPY --from=builder /opt/venv /opt/venv
 
-# /app mirrors the repository: shared.jwt_keys.REPO_ROOT (/app) is where topology.toml is read from,
+# /app mirrors the repository: shared.paths.REPO_ROOT (/app) is where topology.toml is read from,
 # and the sandbox is importable as sandbox.payment_provider from /app.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app/shared:/app \
@@ -117,4 +117,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # The web server as manage_all.py starts it (workers/threads from topology.toml via WEB_WORKERS and
 # WEB_THREADS), bound to every interface of the container.
-CMD ["sh", "-c", "exec python -m shared.multiproc gunicorn config.wsgi:application --bind 0.0.0.0:${SERVICE_PORT} --workers ${WEB_WORKERS} --threads ${WEB_THREADS} --worker-class gthread --timeout 30 --graceful-timeout 10 --no-control-socket"]
+CMD ["sh", "-c", "exec python -m shared.observability.multiproc gunicorn config.wsgi:application --bind 0.0.0.0:${SERVICE_PORT} --workers ${WEB_WORKERS} --threads ${WEB_THREADS} --worker-class gthread --timeout 30 --graceful-timeout 10 --no-control-socket"]

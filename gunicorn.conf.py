@@ -3,6 +3,6 @@ and the gateway's token verifier. JSON log lines like the services' (they are no
 
 import sys
 
-from shared.gunicorn_conf import service_from_argv, settings_for
+from shared.observability.gunicorn_conf import service_from_argv, settings_for
 
 globals().update(settings_for(service_from_argv(sys.argv), tracing=False))

@@ -62,7 +62,8 @@ GATEWAY_LIMITS = {
 }
 
 
-# Every traced process writes its spans to var/<instance>/traces/ (shared.tracing), read by test_tracing.
+# Every traced process writes its spans to var/<instance>/traces/ (shared.observability.tracing), read by
+# test_tracing.
 TRACING = {"OTEL_TRACES_EXPORTER": "file"}
 
 

@@ -15,7 +15,7 @@ import jwt
 import pytest
 import requests
 
-from shared.jwt_keys import generate_pair
+from shared.auth.local_keys import generate_pair
 from shared.testing import admin_sso_claims
 from tests.addresses import from_address, until_limited
 from tests.admin_session import (

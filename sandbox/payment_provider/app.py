@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 
 import redis
 
-from shared import json_limits
+from shared.web import json_limits
 
 logger = logging.getLogger("sandbox.payment_provider")
 

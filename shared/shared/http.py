@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from shared import context, metrics
+from shared.observability import context, metrics
 
 logger = logging.getLogger(__name__)
 

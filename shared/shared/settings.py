@@ -15,15 +15,15 @@ Nothing exists only in "production": integrations switch on from the environment
 no secret has a default (SECRET_KEY, SERVICE_CLIENT_SECRET): a service without them refuses to start.
 Variables:
 DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
-JWT_* (see shared.jwt_keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
+JWT_* (see shared.auth.keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
 SERVICE_TOKEN_SECONDS, SERVICE_CLIENT_SECRET, AUTH_REVOCATION_TIMEOUT (see shared.auth),
 EVENTS_DELIVERY_LIMIT, EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT,
 <SERVICE>_URL (each service's base URL),
 EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
 USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
-CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.admin_sso),
-OTEL_TRACES_EXPORTER (none|file|otlp; read by shared.tracing, which each web and worker process sets up
-after its fork).
+CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.auth.admin_sso),
+OTEL_TRACES_EXPORTER (none|file|otlp; read by shared.observability.tracing, which each web and worker
+process sets up after its fork).
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from shared import jwt_keys, tracing
+from shared.auth.keys import KeyPair, load_key_pair
 from shared.auth.tokens import ADMIN_SSO_COOKIE
-from shared.logging import logging_config
 from shared.messaging import topology
+from shared.observability import tracing
+from shared.observability.logging import logging_config
+from shared.paths import REPO_ROOT
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -60,12 +62,12 @@ _MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "shared.middleware.CorrelationIdMiddleware",
+    "shared.observability.middleware.CorrelationIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "shared.admin_sso.middleware.AdminSsoMiddleware",
+    "shared.auth.admin_sso.middleware.AdminSsoMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -97,18 +99,18 @@ _PASSWORD_VALIDATORS = [
 ]
 
 
-CONSUMER_ADMIN_APP = "shared.admin_sso.apps.ConsumerAdminConfig"
+CONSUMER_ADMIN_APP = "shared.auth.admin_sso.apps.ConsumerAdminConfig"
 
 
 def _middleware(*, consumes_sso: bool) -> list[str]:
     """identity issues the sign-on cookie and keeps its own admin sessions: no SSO middleware there."""
-    sso = "shared.admin_sso.middleware.AdminSsoMiddleware"
+    sso = "shared.auth.admin_sso.middleware.AdminSsoMiddleware"
     return [name for name in _MIDDLEWARE if consumes_sso or name != sso]
 
 
 def _service_urls(env: environ.Env) -> dict[str, str]:
     """Base URL of every service (and the payment provider), `<NAME>_URL` or topology.toml's port."""
-    topology_file = jwt_keys.REPO_ROOT / "topology.toml"
+    topology_file = REPO_ROOT / "topology.toml"
     topology = tomllib.loads(topology_file.read_text()) if topology_file.exists() else {}
     ports = {name: table["port"] for name, table in topology.get("services", {}).items()}
     ports.update({name: table["port"] for name, table in topology.get("sandbox", {}).items()})
@@ -135,18 +137,18 @@ def _rest_framework(*, authentication: str, debug: bool) -> dict:
         "DEFAULT_AUTHENTICATION_CLASSES": [authentication],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
         "DEFAULT_RENDERER_CLASSES": renderers,
-        # Refuses bodies nested deeper than JSON_MAX_DEPTH (shared.parsers); OPTIONS without `actions`.
-        "DEFAULT_PARSER_CLASSES": ["shared.parsers.JSONParser"],
-        "DEFAULT_METADATA_CLASS": "shared.metadata.ApiMetadata",
+        # Refuses bodies nested deeper than JSON_MAX_DEPTH (shared.web.parsers); OPTIONS without `actions`.
+        "DEFAULT_PARSER_CLASSES": ["shared.web.parsers.JSONParser"],
+        "DEFAULT_METADATA_CLASS": "shared.web.metadata.ApiMetadata",
         "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
         "PAGE_SIZE": 20,
-        "EXCEPTION_HANDLER": "shared.errors.exception_handler",
+        "EXCEPTION_HANDLER": "shared.web.errors.exception_handler",
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         "UNAUTHENTICATED_USER": None,
     }
 
 
-def _jwt(env: environ.Env, keys: jwt_keys.KeyPair) -> dict:
+def _jwt(env: environ.Env, keys: KeyPair) -> dict:
     """identity's tokens (shared.auth.tokens): who signs them, how long each kind lives."""
     return {
         "ISSUER": env.str("JWT_ISSUER", default="order-platform-identity"),
@@ -177,7 +179,7 @@ def _secret(env: environ.Env, name: str, *, debug: bool, local_default: str) -> 
 def _admin(env: environ.Env, service: str) -> dict:
     """Each admin lives under /admin/<service>/ (its assets under /static/<service>/), so the paths
     Django builds are right both on the service's own port and through the gateway, and six admins on
-    one host keep their cookies apart. identity's login is everyone's (shared.admin_sso, docs/admin.md).
+    one host keep their cookies apart. identity's login is everyone's (shared.auth.admin_sso, docs/admin.md).
     """
     admin_path = f"admin/{service}/"
     return {
@@ -232,7 +234,7 @@ def _celery(env: environ.Env, service: str, event_types: list[str], delivery_lim
         "CELERY_TASK_DEFAULT_EXCHANGE": tasks_queue,
         "CELERY_TASK_DEFAULT_ROUTING_KEY": tasks_queue,
         "CELERY_TASK_CREATE_MISSING_QUEUES": False,
-        "CELERY_DB_REUSE_MAX": 1_000_000,  # see shared.celery._recycle_database_connections
+        "CELERY_DB_REUSE_MAX": 1_000_000,  # see shared.messaging.celery._recycle_database_connections
         # Task events cost broker messages on every task; Flower switches them on while it runs.
         "CELERY_WORKER_SEND_TASK_EVENTS": False,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,  # keep the JSON log format
@@ -275,7 +277,7 @@ def configure(
         "relay-outbox": {"task": "messaging.relay_outbox", "schedule": sweep_seconds},
         **(beat_schedule or {}),
     }
-    keys = jwt_keys.load_key_pair(env, signs=signs_tokens)
+    keys = load_key_pair(env, signs=signs_tokens)
     redis_url = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
     client_secret = (
         _secret(
@@ -315,8 +317,8 @@ def configure(
         WHITENOISE_USE_FINDERS=True,  # admin assets served without a collectstatic step locally
         DATA_UPLOAD_MAX_MEMORY_SIZE=env.int("MAX_BODY_BYTES", default=1024 * 1024),
         JSON_MAX_DEPTH=env.int("JSON_MAX_DEPTH", default=32),  # request bodies nested deeper are a 400
-        # Django's refusals in the contract's error shape too (shared.errors; handlers in shared.urls).
-        CSRF_FAILURE_VIEW="shared.errors.csrf_failure",
+        # Django's refusals in the contract's error shape too (shared.web.errors; handlers: shared.web.urls).
+        CSRF_FAILURE_VIEW="shared.web.errors.csrf_failure",
         REDIS_URL=redis_url,
         REST_FRAMEWORK=_rest_framework(authentication=api_authentication, debug=debug),
         JWT=_jwt(env, keys),
@@ -338,7 +340,7 @@ def configure(
         # Read here so that a wrong exporter name fails every process at start, with the reason.
         TRACES_EXPORTER=tracing.exporter_name(),
         EMAIL_BACKEND=env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"),
-        EMAIL_FILE_PATH=env.str("EMAIL_FILE_PATH", default=str(jwt_keys.REPO_ROOT / "var" / "mail")),
+        EMAIL_FILE_PATH=env.str("EMAIL_FILE_PATH", default=str(REPO_ROOT / "var" / "mail")),
         EMAIL_HOST=env.str("EMAIL_HOST", default="localhost"),
         EMAIL_PORT=env.int("EMAIL_PORT", default=25),
         DEFAULT_FROM_EMAIL=env.str("DEFAULT_FROM_EMAIL", default="Order platform <no-reply@example.com>"),

@@ -207,9 +207,9 @@ def _signing_key():
     import environ
     from cryptography.hazmat.primitives import serialization
 
-    from shared import jwt_keys
+    from shared.auth import keys
 
-    pem = jwt_keys.load_key_pair(environ.Env(), signs=True).private_pem
+    pem = keys.load_key_pair(environ.Env(), signs=True).private_pem
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 

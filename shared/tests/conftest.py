@@ -68,7 +68,7 @@ def free_port() -> int:
 class WorkerProcess:
     """`celery worker -B` of the test service, as a child process with its output kept.
 
-    Started as manage_all.py starts workers: through `shared.multiproc` (a wiped multiprocess
+    Started as manage_all.py starts workers: through `shared.observability.multiproc` (a wiped multiprocess
     metrics directory) with its metrics served on `metrics_url`.
     """
 
@@ -76,7 +76,7 @@ class WorkerProcess:
         self.lines: list[str] = []
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         command = [
-            sys.executable, "-m", "shared.multiproc",
+            sys.executable, "-m", "shared.observability.multiproc",
             sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-B",
             "--pool", "solo", "--loglevel", "INFO", "--hostname", f"shared-tests-{uuid.uuid4().hex[:8]}@%h",
             "--schedule", str(schedule),
@@ -107,7 +107,8 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real worker consuming `shared_tests.events`, pointed at the test database."""
     db = settings.DATABASES["default"]
     metrics_dir = tmp_path_factory.mktemp("metrics")
-    (metrics_dir / "counter_999999.db").write_bytes(b"left by an earlier run")  # shared.multiproc wipes it
+    # multiproc (shared.observability) wipes it
+    (metrics_dir / "counter_999999.db").write_bytes(b"left by an earlier run")
     metrics_port = free_port()
     env = {
         **os.environ,

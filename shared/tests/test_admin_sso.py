@@ -1,4 +1,4 @@
-"""shared.admin_sso in a consuming service (the probe): which cookies open its admin, the shadow user,
+"""shared.auth.admin_sso in a consuming service (the probe): which cookies open its admin, the shadow user,
 where visitors without one are sent, and what happens when the revocation list cannot be read. Real
 Postgres and Redis; the gateway-level flow with identity is tests/test_admin_sso.py at the repository root.
 """
@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from shared.auth.api import revocation_list
-from shared.jwt_keys import generate_pair
+from shared.auth.local_keys import generate_pair
 from shared.testing import admin_sso_claims
 
 pytestmark = pytest.mark.django_db

@@ -12,13 +12,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
-from shared import jwt_keys, redaction
+from shared.admin_ui import redaction
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link
 from shared.admin_ui.nav import platform_services
 from shared.admin_ui.testing import admin_shadow_login
 from shared.messaging.events import publish_event
 from shared.messaging.models import InboxMessage, OutboxEvent
+from shared.paths import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ def test_admin_link_points_at_the_owning_services_admin_through_the_gateway_path
 
 
 def test_the_services_are_the_ones_topology_toml_declares():
-    topology = tomllib.loads((jwt_keys.REPO_ROOT / "topology.toml").read_text())
+    topology = tomllib.loads((REPO_ROOT / "topology.toml").read_text())
 
     assert platform_services() == tuple(topology["services"])
     assert set(platform_services()) >= {

@@ -12,9 +12,9 @@ import jwt
 import pytest
 from django.conf import settings
 
+from shared.auth.local_keys import generate_pair
 from shared.auth.revocation import RevocationList, RevocationUnavailable
 from shared.auth.tokens import TokenRefused, Verifier
-from shared.jwt_keys import generate_pair
 
 PRIVATE, PUBLIC = (key.decode() for key in generate_pair())
 OTHER_PRIVATE, _ = (key.decode() for key in generate_pair())

@@ -10,8 +10,8 @@ import logging.config
 import pytest
 from django.test import Client
 
-from shared import context
-from shared.logging import logging_config
+from shared.observability import context
+from shared.observability.logging import logging_config
 
 
 def _capture_json_logger(service: str) -> tuple[logging.Logger, io.StringIO]:
@@ -68,7 +68,7 @@ def test_bound_ids_are_restored_after_the_block():
 def test_a_task_queued_during_a_flow_carries_its_correlation_id_into_the_worker():
     from types import SimpleNamespace
 
-    from shared import celery as shared_celery
+    from shared.messaging import celery as shared_celery
 
     headers: dict = {}
     with context.bound(correlation_id="journey-9"):

@@ -1,5 +1,5 @@
-"""Every refusal in the contract's error shape: request bodies (shared.parsers), Django's own refusals
-outside DRF (shared.errors' handlers and CSRF failure view), OPTIONS (shared.metadata)."""
+"""Every refusal in the contract's error shape: request bodies (shared.web.parsers), Django's own refusals
+outside DRF (shared.web.errors' handlers and CSRF failure view), OPTIONS (shared.web.metadata)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from django.http import Http404
 from django.test import Client, RequestFactory
 from django.urls import get_resolver
 
-from shared import errors
-from shared.json_limits import json_depth
 from shared.testing import (
     api_paths,
     assert_error,
@@ -20,6 +18,8 @@ from shared.testing import (
     deeply_nested_json,
     options_failures,
 )
+from shared.web import errors
+from shared.web.json_limits import json_depth
 
 ECHO = "/api/echo/"
 ADMIN = f"/{django_settings.ADMIN_URL_PATH}"
@@ -154,7 +154,7 @@ def test_every_handler_is_wired_from_shared_urls():
         404: errors.not_found,
         500: errors.server_error,
     }
-    assert django_settings.CSRF_FAILURE_VIEW == "shared.errors.csrf_failure"
+    assert django_settings.CSRF_FAILURE_VIEW == "shared.web.errors.csrf_failure"
 
 
 # The admin is read by people: its pages keep Django's HTML errors.

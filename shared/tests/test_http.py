@@ -226,7 +226,7 @@ def test_correlation_id_is_sent_downstream(redis_client):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from shared import context
+        from shared.observability import context
 
         client = ServiceClient(
             f"corr-{uuid.uuid4()}", f"http://127.0.0.1:{server.server_address[1]}", redis=redis_client

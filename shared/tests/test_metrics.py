@@ -14,10 +14,11 @@ from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from shared import http, multiproc
+from shared import http
 from shared.messaging import inbox, relay
 from shared.messaging.events import new_event, publish_event
 from shared.messaging.models import OutboxEvent
+from shared.observability import multiproc
 from shared.testing import MetricSamples, scrape, wait_until
 from tests.ledger.models import Credit
 from tests.ledger.services import account_credit

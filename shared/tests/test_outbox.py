@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from shared import context
 from shared.messaging import relay
 from shared.messaging.events import new_event
 from shared.messaging.models import InboxMessage, OutboxEvent
+from shared.observability import context
 from shared.testing import wait_until
 from tests.ledger.models import Account, Credit
 from tests.ledger.services import account_credit

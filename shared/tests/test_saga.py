@@ -19,7 +19,6 @@ from django.db import transaction
 from kombu import Connection
 from rest_framework.test import APIClient
 
-from shared import context
 from shared.auth.client import (
     ServiceTokenClient,
     ServiceTokenUnavailable,
@@ -31,6 +30,7 @@ from shared.messaging import deadletters, inbox, topology
 from shared.messaging.events import Event, new_event, publish_event
 from shared.messaging.models import InboxMessage, OutboxEvent
 from shared.messaging.relay import DELIVER_TASK
+from shared.observability import context
 from shared.saga.testing import signed_service_token
 from shared.testing import access_token, assert_error, bearer_client, openapi_errors
 from tests.celery_app import app as celery_app

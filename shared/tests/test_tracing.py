@@ -15,11 +15,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from shared import context, tracing
-from shared.gunicorn_conf import ACCESS_LOG_FORMAT, AccessLogFilter
 from shared.messaging import inbox, relay
 from shared.messaging.events import Event, new_event
 from shared.messaging.models import OutboxEvent
+from shared.observability import context, tracing
+from shared.observability.gunicorn_conf import ACCESS_LOG_FORMAT, AccessLogFilter
 from tests.ledger.services import account_credit
 from tests.test_context import _capture_json_logger
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from shared.urls import handler400, handler403, handler404, handler500, service_urlpatterns  # noqa: F401
+from shared.web.urls import handler400, handler403, handler404, handler500, service_urlpatterns  # noqa: F401
 from tests import api
 
 urlpatterns = service_urlpatterns(

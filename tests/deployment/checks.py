@@ -184,7 +184,7 @@ def settings_reads(service: str) -> tuple[dict[str, bool], list[re.Pattern]]:
 def _settings_reads(root: Path, service: str) -> tuple[dict[str, bool], list[re.Pattern]]:
     files = [
         root / "shared" / "shared" / "settings.py",
-        root / "shared" / "shared" / "jwt_keys.py",
+        root / "shared" / "shared" / "auth" / "keys.py",
         root / "services" / service / "config" / "settings.py",
     ]
     names: dict[str, bool] = {}

@@ -239,7 +239,7 @@ def test_environment_reads_are_found_in_the_settings():
 
 def test_a_variable_without_default_in_code_becomes_required(tmp_path, monkeypatch):
     # A copy of what the checks read, with one new variable that has no default in orders' settings.
-    files = [Path("topology.toml"), Path("shared/shared/settings.py"), Path("shared/shared/jwt_keys.py")]
+    files = [Path("topology.toml"), Path("shared/shared/settings.py"), Path("shared/shared/auth/keys.py")]
     files += [path.relative_to(ROOT) for path in ROOT.glob("services/*/config/settings.py")]
     for path in files:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from shared.jwt_keys import generate_pair
+from shared.auth.local_keys import generate_pair
 from tests.admin_session import SSO_COOKIE, STAFF, FormFields, csrf_token, origin, signed_in_session
 from tests.conftest import ROOT
 from tests.security.matrix import Caller

@@ -7,7 +7,7 @@ from django.db.models import Count
 
 from catalog import services
 from catalog.models import Category, Product
-from shared.errors import DomainError
+from shared.web.errors import DomainError
 
 PRODUCT_FIELDS = ("sku", "name", "description", "category", "price", "is_active")
 

@@ -9,7 +9,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, QuerySet
 
 from catalog.models import SEARCH_CONFIG, Category, Product
-from shared.errors import NotFound
+from shared.web.errors import NotFound
 
 # Public ordering names -> the columns they sort by; `id` last keeps pages stable between requests.
 ORDERINGS = {

@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 
 from catalog.cache import invalidate_products
 from catalog.models import CURRENCY, Category, Product
-from shared.errors import DomainError
 from shared.messaging.events import publish_event
+from shared.web.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """identity's admin site: the one login page of every admin, and the issuer of the sign-on cookie.
 
 A staff login here starts an admin sign-in (identity.models.SignIn) kept in identity's session, and sets
-the `admin_sso` cookie for it (shared.admin_sso). Coming back to the login page while signed in (another
+the `admin_sso` cookie for it (shared.auth.admin_sso). Coming back to the login page while signed in (another
 admin sent the visitor here) mints a fresh cookie for the same sign-in. Logging out ends the sign-in, so
 every cookie minted for it, including older copies, is refused everywhere; so does anything else that
 ends it (deactivation, a new password), and identity's own session ends with it.
@@ -23,8 +23,8 @@ from django.views.decorators.cache import never_cache
 
 from identity import services
 from identity.models import SignIn
-from shared.admin_sso import tokens as cookie
-from shared.admin_sso.sites import ServiceAdminSite
+from shared.auth.admin_sso import tokens as cookie
+from shared.auth.admin_sso.sites import ServiceAdminSite
 
 logger = logging.getLogger(__name__)
 

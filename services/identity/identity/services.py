@@ -20,8 +20,8 @@ from identity.emails import normalize_email
 from identity.models import SignIn, User
 from shared.auth.api import revocation_list
 from shared.auth.tokens import TokenRefused
-from shared.errors import DomainError
 from shared.messaging.events import publish_event
+from shared.web.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -87,7 +87,7 @@ def refresh_claims(raw: str) -> dict:
 
 
 def admin_sso_issue(*, user: User, sign_in: SignIn) -> str:
-    """The admin single sign-on cookie's token (shared.admin_sso verifies it)."""
+    """The admin single sign-on cookie's token (shared.auth.admin_sso verifies it)."""
     claims = user_claims(user, sign_in)
     return _sign(
         {

@@ -15,7 +15,7 @@ from inventory.models import Reservation, ReservationLine, Stock, StockAdjustmen
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link, admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
-from shared.errors import DomainError
+from shared.web.errors import DomainError
 
 product_link = admin_link_field(
     "product_id", service="catalog", model="catalog.product", description="product"

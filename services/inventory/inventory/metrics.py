@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from shared.metrics import declare_label_sets
+from shared.observability.metrics import declare_label_sets
 
 OUTCOMES = ("reserved", "rejected", "expired", "released", "committed", "returned")
 

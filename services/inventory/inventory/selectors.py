@@ -7,8 +7,8 @@ import uuid
 from django.db.models import QuerySet
 
 from inventory.models import Reservation, Stock, StockAdjustment
-from shared.errors import NotFound
 from shared.saga.selectors import SagaRecord
+from shared.web.errors import NotFound
 
 
 def stock_get(*, product_id: uuid.UUID) -> Stock:

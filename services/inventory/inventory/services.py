@@ -25,9 +25,9 @@ from django.utils import timezone
 
 from inventory import metrics
 from inventory.models import Reservation, ReservationLine, ReservationStatus, Stock, StockAdjustment
-from shared.errors import Conflict, DomainError, NotFound
 from shared.messaging.events import publish_event
-from shared.metrics import count_after_commit
+from shared.observability.metrics import count_after_commit
+from shared.web.errors import Conflict, DomainError, NotFound
 
 logger = logging.getLogger(__name__)
 

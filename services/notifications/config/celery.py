@@ -1,3 +1,3 @@
-from shared.celery import create_app
+from shared.messaging.celery import create_app
 
 app = create_app("notifications")

@@ -7,8 +7,8 @@ import uuid
 from django.db.models import QuerySet
 
 from notifications.models import Notification
-from shared.errors import NotFound
 from shared.saga.selectors import SagaRecord
+from shared.web.errors import NotFound
 
 
 def notification_list(*, user_id: str, is_staff: bool) -> QuerySet[Notification]:

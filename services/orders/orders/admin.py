@@ -21,7 +21,7 @@ from shared.admin_ui import confirm
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
-from shared.errors import Conflict
+from shared.web.errors import Conflict
 
 product_link = admin_link_field(
     "product_id", service="catalog", model="catalog.product", description="product"

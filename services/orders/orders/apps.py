@@ -8,7 +8,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from orders.metrics import NonTerminalOrdersCollector, StuckSagasCollector
-        from shared.metrics import register_scrape_collector
+        from shared.observability.metrics import register_scrape_collector
 
         register_scrape_collector(NonTerminalOrdersCollector())
         register_scrape_collector(StuckSagasCollector())

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from shared.errors import ServiceUnavailable
+from shared.web.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

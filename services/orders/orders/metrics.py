@@ -13,7 +13,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from orders.models import Order, OrderStatus, StatusReason
-from shared.metrics import DURATION_BUCKETS, DatabaseCollector, age_seconds, declare_label_sets
+from shared.observability.metrics import DURATION_BUCKETS, DatabaseCollector, age_seconds, declare_label_sets
 
 NON_TERMINAL = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT)
 

@@ -10,8 +10,8 @@ from django.db.models import Prefetch, QuerySet
 from orders import cart
 from orders.clients import ProductInfo
 from orders.models import Order, OrderItem, OrderStatusChange, ProductReadModel
-from shared.errors import NotFound
 from shared.saga.selectors import SagaRecord
+from shared.web.errors import NotFound
 
 
 def _with_lines_and_history(orders: QuerySet[Order]) -> QuerySet[Order]:

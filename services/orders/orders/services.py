@@ -30,9 +30,9 @@ from orders.models import (
     ProductReadModel,
     StatusReason,
 )
-from shared.errors import Conflict, DomainError, NotFound, Unprocessable
 from shared.messaging.events import publish_event
-from shared.metrics import count_after_commit, observe_after_commit
+from shared.observability.metrics import count_after_commit, observe_after_commit
+from shared.web.errors import Conflict, DomainError, NotFound, Unprocessable
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,11 @@ from django.contrib import admin, messages
 
 from payments import services
 from payments.models import Payment
-from shared import redaction
-from shared.admin_ui import confirm
+from shared.admin_ui import confirm, redaction
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
-from shared.errors import Conflict
+from shared.web.errors import Conflict
 
 # Other services' ids, shown as links into their admins.
 LINKED_FIELDS = {

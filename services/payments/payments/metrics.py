@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from shared.metrics import declare_label_sets
+from shared.observability.metrics import declare_label_sets
 
 OUTCOMES = ("captured", "declined", "unavailable", "refunded", "refused_expired")
 

@@ -7,8 +7,8 @@ import uuid
 from django.db.models import QuerySet
 
 from payments.models import Payment
-from shared.errors import NotFound
 from shared.saga.selectors import SagaRecord
+from shared.web.errors import NotFound
 
 
 def payment_list(*, user_id: str | None, order_id=None) -> QuerySet[Payment]:

@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from payments import clients, metrics
 from payments.models import Payment
-from shared.errors import Conflict
 from shared.http import DownstreamUnavailable
 from shared.messaging.events import publish_event, run_task_after_commit
-from shared.metrics import count_after_commit
+from shared.observability.metrics import count_after_commit
+from shared.web.errors import Conflict
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@
 - `actors`: who did something in the admin, as identity's user id.
 - `confirm`: the intermediate "are you sure" page of an admin action that moves money or discards.
 - `testing`: services' admin tests log in as the shadow user single sign-on makes.
+- `redaction`: the fields no operator's page displays (card tokens), masked in envelopes too.
 
 Installed first in INSTALLED_APPS (shared.settings), so its `admin/base_site.html` wins over Django's.
 """

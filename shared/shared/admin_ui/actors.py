@@ -9,7 +9,7 @@ def identity_user_id(user) -> uuid.UUID | None:
     """identity's id of the staff member an admin request's `user` stands for.
 
     In identity that is the user's own primary key. In every other service it is the username of the
-    shadow user shared.admin_sso keeps for the staff member (never the local auto-increment id, which
+    shadow user shared.auth.admin_sso keeps for the staff member (never the local auto-increment id, which
     means nothing elsewhere). None for a local account (`?local=1`, for debugging one service), which
     no identity user stands behind.
     """

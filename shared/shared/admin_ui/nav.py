@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import tomllib
 
-from shared import jwt_keys
+from shared.paths import REPO_ROOT
 
 # Where every service serves its admin, on its own port and at the gateway alike (shared.settings
 # mounts it at `admin/<service>/`; gateway/render.py routes the same path to it).
@@ -24,7 +24,7 @@ def platform_services() -> tuple[str, ...]:
     The `[services]` tables of topology.toml: the same source as `settings.SERVICE_URLS` (shared.settings),
     without its `[sandbox]` entries, which stand in for external systems and have no admin.
     """
-    topology_file = jwt_keys.REPO_ROOT / "topology.toml"
+    topology_file = REPO_ROOT / "topology.toml"
     topology = tomllib.loads(topology_file.read_text()) if topology_file.exists() else {}
     return tuple(topology.get("services", {}))
 

@@ -8,7 +8,7 @@ import uuid
 def admin_shadow_login(client, *, user_id: str | None = None, email: str = "ops@example.com") -> str:
     """Log a Django test `client` into a service's admin as the staff member identity knows as `user_id`.
 
-    The user is the shadow user shared.admin_sso makes for a valid SSO cookie (username = identity's
+    The user is the shadow user shared.auth.admin_sso makes for a valid SSO cookie (username = identity's
     user id, no usable password, staff and superuser): what every admin action sees as `request.user`.
     Returns identity's user id.
     """

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import jwt
 
 ALGORITHMS = ["RS256"]  # identity's key type only
-ADMIN_SSO_COOKIE = "admin_sso"  # the cookie identity's admin login sets (shared.admin_sso)
+ADMIN_SSO_COOKIE = "admin_sso"  # the cookie identity's admin login sets (shared.auth.admin_sso)
 ADMIN_AUDIENCE = "admin"
 # Claim values, not secrets.
 ADMIN_TOKEN_USE = "admin_sso"  # noqa: S105

@@ -11,7 +11,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from shared import redaction
+from shared.admin_ui import redaction
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
 from shared.messaging import deadletters, relay
 from shared.messaging.models import InboxMessage, OutboxEvent
@@ -23,7 +23,7 @@ class OutboxEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("event_type", ("published_at", admin.EmptyFieldListFilter))
     search_fields = ("id", "event_type")
     ordering = ("-created_at",)
-    # The envelope only as `envelope_shown`: card tokens travel in some events (shared.redaction).
+    # The envelope only as `envelope_shown`: card tokens travel in some events (shared.admin_ui.redaction).
     fields = (
         "id",
         "event_type",

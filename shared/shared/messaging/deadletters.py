@@ -38,9 +38,10 @@ from amqp import Message as AmqpMessage
 from celery import current_app
 from django.conf import settings
 
-from shared import json_limits, redaction
+from shared.admin_ui import redaction
 from shared.messaging import topology
 from shared.messaging.relay import DELIVER_TASK
+from shared.web import json_limits
 
 logger = logging.getLogger(__name__)
 

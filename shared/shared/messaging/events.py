@@ -2,9 +2,10 @@
 
 Envelope (design section 3): `{id, type, version, occurred_at, source, correlation_id, causation_id,
 data}`, plus `traceparent` (W3C trace context of the publishing span) when the publisher traces
-(shared.tracing): the outbox relay may publish much later and from another process, so the trace travels
-inside the event, not only in message headers. Types are past-tense facts (`order.created`); versions
-are additive, and a breaking change is a new version that consumers accept side by side with the old one.
+(shared.observability.tracing): the outbox relay may publish much later and from another process, so
+the trace travels inside the event, not only in message headers. Types are past-tense facts
+(`order.created`); versions are additive, and a breaking change is a new version that consumers accept
+side by side with the old one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 
-from shared import context, tracing
+from shared.observability import context, tracing
 
 logger = logging.getLogger(__name__)
 

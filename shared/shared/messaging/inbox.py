@@ -14,10 +14,10 @@ from django.db import connection, transaction
 from opentelemetry.trace import SpanKind
 from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 
-from shared import context, metrics, tracing
 from shared.messaging import subscriptions
 from shared.messaging.events import Event
 from shared.messaging.models import InboxMessage, stored_correlation_id
+from shared.observability import context, metrics, tracing
 
 logger = logging.getLogger(__name__)
 

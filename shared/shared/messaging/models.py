@@ -11,7 +11,7 @@ import uuid
 
 from django.db import models
 
-# X-Request-ID is at most 128 characters (shared.middleware); longer ids from elsewhere are cut.
+# X-Request-ID is at most 128 characters (shared.observability.middleware); longer ids from elsewhere are cut.
 CORRELATION_ID_MAX = 128
 
 

@@ -22,9 +22,9 @@ from django.db.models import F
 from django.utils import timezone
 from opentelemetry.trace import SpanKind
 
-from shared import tracing
 from shared.messaging import topology
 from shared.messaging.models import OutboxEvent
+from shared.observability import tracing
 
 logger = logging.getLogger(__name__)
 

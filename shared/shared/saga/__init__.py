@@ -19,7 +19,7 @@ scope `saga:read` (shared.auth.api). An order the service never heard of is a 20
 service cannot tell an order that does not exist from one it has no part in.
 
 - `selectors`: the answer, read from this service's own tables and broker queue.
-- `api`: the view and its OpenAPI description (mounted by shared.urls on every service).
+- `api`: the view and its OpenAPI description (mounted by shared.web.urls on every service).
 - `testing`: service tokens and the checks every service's tests run on its part.
 """
 

@@ -1,4 +1,4 @@
-from shared import context
+from shared.observability import context
 from tests.ledger.models import Credit
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from catalog import services
 from catalog.models import CURRENCY, Category, Product
 from catalog.selectors import ORDERINGS
-from shared.errors import DomainError
+from shared.web.errors import DomainError
 
 MAX_IDS = 100
 MAX_INITIAL_STOCK = 1_000_000

@@ -13,8 +13,8 @@ from catalog import cache, selectors, services
 from catalog.demo_data import CATEGORIES, PRODUCTS, demo_product_id
 from catalog.models import Category, Product
 from catalog.tests.helpers import UnreachableCache, outbox
-from shared.errors import DomainError, NotFound
 from shared.messaging.models import OutboxEvent
+from shared.web.errors import DomainError, NotFound
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from identity import selectors, services
 from identity.models import SignIn, User
 from identity.tests.helpers import PASSWORD
 from shared.auth.api import revocation_list
-from shared.errors import DomainError
 from shared.messaging.models import OutboxEvent
+from shared.web.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

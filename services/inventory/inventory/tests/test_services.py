@@ -13,8 +13,8 @@ from django.utils import timezone
 from inventory import services
 from inventory.models import Reservation, ReservationStatus, Stock, StockAdjustment
 from inventory.tests.helpers import counts, line, order_created_data, published
-from shared.errors import Conflict, DomainError, NotFound
 from shared.messaging.models import OutboxEvent
+from shared.web.errors import Conflict, DomainError, NotFound
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from orders import services
-from shared.errors import DomainError, exception_handler
+from shared.web.errors import DomainError, exception_handler
 
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,100}")  # printable ASCII, no spaces, at most 100 characters

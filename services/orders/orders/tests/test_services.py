@@ -20,8 +20,8 @@ from orders.models import (
 )
 from orders.services import LineRequest, StoredResponse
 from orders.tests.helpers import ADDRESS, outbox
-from shared.errors import Conflict, DomainError, Unprocessable
 from shared.messaging.models import OutboxEvent
+from shared.web.errors import Conflict, DomainError, Unprocessable
 
 pytestmark = pytest.mark.django_db
 

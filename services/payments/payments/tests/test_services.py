@@ -21,8 +21,8 @@ from payments.tests.helpers import (
     make_due,
     published_types,
 )
-from shared.errors import Conflict
 from shared.testing import wait_until
+from shared.web.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-from shared import context
+from shared.observability import context
 
 FIELDS = ("time", "level", "service", "logger", "message", "correlation_id", "trace_id", "span_id")
 

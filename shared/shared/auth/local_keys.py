@@ -1,10 +1,8 @@
-"""JWT (RS256) signing and verification keys.
+"""A key pair for developer machines and tests: generated once into `var/keys/` and shared by every local
+service (never used when the keys come from the environment, as in deployments).
 
-identity signs tokens with its private key; every other service verifies them locally with the public
-key, so no request needs a round trip to identity. Keys come from the environment (`JWT_PRIVATE_KEY`,
-`JWT_PUBLIC_KEY` as PEM text, or `*_FILE` paths to mounted secrets). On a developer machine, where
-neither is given, a key pair is generated once into `var/keys/` (git-ignored) and shared by all the
-local services.
+Developer tooling rather than what a service needs to verify tokens (shared.auth.keys loads them); kept
+here until the developer tools have a package of their own.
 """
 
 from __future__ import annotations
@@ -12,22 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 logger = logging.getLogger(__name__)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_KEY_DIR = REPO_ROOT / "var" / "keys"
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    private_pem: str  # empty for services that only verify
-    public_pem: str
 
 
 def generate_pair() -> tuple[bytes, bytes]:
@@ -65,19 +53,3 @@ def ensure_local_key_pair(private_path: Path, public_path: Path) -> None:
     _write_once(private_path, private, 0o600)
     _write_once(public_path, public, 0o644)
     logger.info("generated a local JWT key pair", extra={"path": str(private_path.parent)})
-
-
-def load_key_pair(env, *, signs: bool) -> KeyPair:
-    """Read the keys from the environment, or from the local key folder (generated if missing)."""
-    private_pem = env.str("JWT_PRIVATE_KEY", default="") if signs else ""
-    public_pem = env.str("JWT_PUBLIC_KEY", default="")
-    private_path = Path(env.str("JWT_PRIVATE_KEY_FILE", default=str(DEFAULT_KEY_DIR / "jwt-private.pem")))
-    public_path = Path(env.str("JWT_PUBLIC_KEY_FILE", default=str(DEFAULT_KEY_DIR / "jwt-public.pem")))
-    if (signs and not private_pem) or not public_pem:
-        if not env.bool("JWT_KEYS_FROM_ENV_ONLY", default=False):
-            ensure_local_key_pair(private_path, public_path)
-        if signs and not private_pem:
-            private_pem = private_path.read_text()
-        if not public_pem:
-            public_pem = public_path.read_text()
-    return KeyPair(private_pem=private_pem, public_pem=public_pem)

@@ -1,5 +1,5 @@
 """JSON from outside, decoded with a bound on nesting (no Django here: the gateway's sandbox and the
-dead-letter tools use it too; every service's API parser is shared.parsers, built on it).
+dead-letter tools use it too; every service's API parser is shared.web.parsers, built on it).
 
 `json.loads` recurses once per nested array or object: about a thousand levels (2 KB of `[`) exhaust the
 interpreter's stack. The depth is measured first, by a linear scan that does not recurse.

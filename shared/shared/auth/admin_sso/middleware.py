@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 
-from shared.admin_sso import tokens
+from shared.auth.admin_sso import tokens
 from shared.auth.revocation import RevocationUnavailable
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ Two kinds of metric:
   state; the services add their own business counters). gunicorn runs several workers and Celery
   several pool processes, so these use prometheus_client's multiprocess mode: with
   PROMETHEUS_MULTIPROC_DIR set, every process writes its values to files in that directory and an
-  export merges them all. `python -m shared.multiproc` wipes the directory before a process group
-  starts (docs/observability.md).
+  export merges them all. `python -m shared.observability.multiproc` wipes the directory before a
+  process group starts (docs/observability.md).
 - State read at scrape time (outbox backlog, circuit breaker state, a service's own gauges such as
   orders not yet terminal): computed by the process that answers the scrape, straight from the
   database or Redis, so it is never stale and never summed across processes. Only the web `/metrics`

@@ -23,7 +23,7 @@ from django.http import JsonResponse
 from django_redis import get_redis_connection
 from kombu import Connection
 
-from shared import errors
+from shared.web import errors
 
 logger = logging.getLogger(__name__)
 

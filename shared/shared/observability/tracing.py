@@ -29,6 +29,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.paths import REPO_ROOT
+
 logger = logging.getLogger(__name__)
 
 EXPORTERS = ("none", "file", "otlp")
@@ -56,8 +58,6 @@ def enabled() -> bool:
 
 def traces_dir() -> Path:
     """Where the `file` exporter writes: OTEL_TRACES_DIR, else var/<PLATFORM_INSTANCE>/traces."""
-    from shared.jwt_keys import REPO_ROOT
-
     if configured := os.environ.get("OTEL_TRACES_DIR"):
         return Path(configured)
     return REPO_ROOT / "var" / os.environ.get("PLATFORM_INSTANCE", "dev") / "traces"

@@ -14,14 +14,14 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
 
-from shared.json_limits import json_depth
+from shared.web.json_limits import json_depth
 
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing bodies nested deeper than `settings.JSON_MAX_DEPTH`.
 
     A subclass on purpose: DRF reads a JSONParser's body through `request.body`, which enforces
-    DATA_UPLOAD_MAX_MEMORY_SIZE (a larger body is a 413, shared.errors).
+    DATA_UPLOAD_MAX_MEMORY_SIZE (a larger body is a 413, shared.web.errors).
     """
 
     def parse(self, stream, media_type=None, parser_context=None):

@@ -6,4 +6,4 @@ from django.contrib.admin.apps import AdminConfig
 class ConsumerAdminConfig(AdminConfig):
     """Every service but identity: its admin accepts the SSO cookie and sends visitors to identity's login."""
 
-    default_site = "shared.admin_sso.sites.ConsumerAdminSite"
+    default_site = "shared.auth.admin_sso.sites.ConsumerAdminSite"

@@ -3,7 +3,7 @@ fork, and multiprocess metrics.
 
 Gunicorn reads `./gunicorn.conf.py` from its working directory by default; each service's is
 
-    from shared.gunicorn_conf import settings_for
+    from shared.observability.gunicorn_conf import settings_for
 
     globals().update(settings_for("orders"))
 
@@ -16,7 +16,7 @@ import logging
 import os
 import re
 
-from shared.logging import ContextFilter, formatter_config
+from shared.observability.logging import ContextFilter, formatter_config
 
 # The access line's message; the fields below carry the same values for queries.
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s"
@@ -84,10 +84,10 @@ def logconfig_dict(service: str) -> dict:
 
 
 def post_fork_tracing(service: str):
-    """A `post_fork` hook: tracing is set up in each worker, after the fork (see shared.tracing)."""
+    """A `post_fork` hook: tracing is set up in each worker, after the fork (see tracing.configure)."""
 
     def post_fork(server, worker) -> None:
-        from shared import tracing
+        from shared.observability import tracing
 
         tracing.configure(service)
 

@@ -17,7 +17,7 @@ from celery.signals import (
     worker_ready,
 )
 
-from shared import context, metrics, tracing
+from shared.observability import context, metrics, tracing
 
 # celery_task_runs_total{state}: Celery's final states, in the words the dashboards use.
 TASK_STATES = {

@@ -74,7 +74,7 @@ _DRF_CODES = {
 }
 
 
-# Deeper than any body the parser lets through (shared.parsers, JSON_MAX_DEPTH): a bound on the recursion
+# Deeper than any body the parser lets through (shared.web.parsers, JSON_MAX_DEPTH): a bound on the recursion
 # below whatever produced the details, so rendering an error can never be what fails.
 _MAX_FIELD_DEPTH = 100
 
@@ -130,7 +130,7 @@ def exception_handler(exc, context):
     return response
 
 
-# --- Django's own refusals, outside DRF (each service's urls: shared.urls.handler400 and the others) ---
+# --- Django's own refusals, outside DRF (each service's urls: shared.web.urls.handler400 and the others) ---
 
 
 def _is_admin_page(request) -> bool:

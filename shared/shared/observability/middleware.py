@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from shared import context
+from shared.observability import context
 
 # Accept a caller's id only if it looks like an id, so log lines cannot be forged or bloated.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -1,4 +1,4 @@
-"""`python -m shared.multiproc COMMAND ...`: start a process group with a clean metrics directory.
+"""`python -m shared.observability.multiproc COMMAND ...`: a process group with a clean metrics directory.
 
 prometheus_client's multiprocess mode keeps one file per process in PROMETHEUS_MULTIPROC_DIR, and
 its documentation asks for the directory to be wiped before the group starts: files left by an
@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client (and shared.metrics)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client (and shared.observability.metrics)
 
 
 def reset_directory(path: Path) -> None:
@@ -30,7 +30,7 @@ def reset_directory(path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m shared.multiproc COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: python -m shared.observability.multiproc COMMAND [ARGS...]", file=sys.stderr)
         return 2
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     try:
         os.execvp(argv[0], argv)  # noqa: S606 (the command line is the caller's own)
     except OSError as exc:
-        print(f"shared.multiproc: cannot run {argv[0]}: {exc}", file=sys.stderr)
+        print(f"shared.observability.multiproc: cannot run {argv[0]}: {exc}", file=sys.stderr)
         return 127
     return 0  # not reached: execvp does not return
 

@@ -1,4 +1,4 @@
-"""Celery settings for Flower: `celery --config shared.flower_config flower`.
+"""Celery settings for Flower: `celery --config shared.messaging.flower_config flower`.
 
 Flower's broker page lists the queues its workers report, and only those; a worker that is down (when an
 operator most needs the page) reports nothing. Naming every queue of the platform here makes the page
