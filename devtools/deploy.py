@@ -46,8 +46,9 @@ BEAT_CHECK = (
 )
 
 # Metrics of a process group (gunicorn's workers, Celery's pool) are merged from files in this directory,
-# inside the container; `python -m shared.multiproc` empties it before the group starts.
+# inside the container; this module, run in front of the group's command, empties it before it starts.
 MULTIPROC_DIR = "/tmp/prometheus-multiproc"  # noqa: S108  (the container's scratch space)
+MULTIPROC_MODULE = "shared.observability.multiproc"
 # A worker's metrics endpoint must be reachable from Prometheus' container or pod, not only on loopback.
 WORKER_METRICS_ADDRESS = "0.0.0.0"  # noqa: S104
 

@@ -450,7 +450,7 @@ def _service_drift(services: dict, topology: topology_model.Topology, service) -
             problems.append(f"{host}: the healthcheck does not ask port {port}")
     if (worker := entries["worker"]) is not None:
         command = [
-            "python", "-m", "shared.multiproc", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+            "python", "-m", deploy.MULTIPROC_MODULE, "celery", "-A", "config", "worker", "--loglevel", "INFO",
             "--concurrency", str(service.worker_concurrency), "--hostname", f"{service.name}@%h",
         ]  # fmt: skip
         _expect(problems, f"{host}-worker", "command", worker.get("command"), command)
