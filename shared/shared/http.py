@@ -6,25 +6,40 @@ methods, or any request carrying an `Idempotency-Key`); and every downstream sit
 pybreaker circuit breaker whose state lives in Redis, so all processes of a service open and close
 the circuit together. While the circuit is open, calls fail at once instead of waiting on timeouts,
 and the caller's `fallback` (if given) answers instead.
+
+The breakers' metrics live here too: `circuit_breaker_transitions_total` counted by the process that
+changed a state, and `circuit_breaker_state`, read from Redis when the web `/metrics` is scraped
+(BreakerStateCollector, registered by the `shared` app).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pybreaker
 import requests
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from shared.observability import context, metrics
+from shared.observability import context
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+# Names and labels are a contract with the alert rules and dashboards (shared.observability.metrics).
+BREAKER_TRANSITIONS = Counter(
+    "circuit_breaker_transitions",
+    "Changes of a downstream's shared circuit breaker state, counted once by the process that made them.",
+    ["downstream", "to"],
+)
+BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
 class TransientError(Exception):
@@ -72,7 +87,7 @@ class _CountedRedisStorage(pybreaker.CircuitRedisStorage):
         # No stored state reads as closed, as pybreaker's own fallback does.
         previous = previous.decode() if isinstance(previous, bytes) else (previous or pybreaker.STATE_CLOSED)
         if previous != str(state):
-            metrics.BREAKER_TRANSITIONS.labels(downstream=self.downstream, to=str(state)).inc()
+            BREAKER_TRANSITIONS.labels(downstream=self.downstream, to=str(state)).inc()
 
 
 class _BreakerLog(pybreaker.CircuitBreakerListener):
@@ -203,3 +218,32 @@ def breaker_states(downstreams: list[str]) -> dict[str, str]:
 def forget_clients() -> None:
     """Drop the cached clients (tests that point a downstream somewhere new between cases)."""
     _clients.clear()
+
+
+def breaker_downstreams() -> list[str]:
+    """The downstreams whose breaker state /metrics reports: the configured ones and any called since."""
+    from django.conf import settings
+
+    return [*getattr(settings, "CIRCUIT_BREAKER_DOWNSTREAMS", []), *known_downstreams()]
+
+
+class BreakerStateCollector(Collector):
+    """circuit_breaker_state{downstream}: read from the breaker state every process shares in Redis."""
+
+    def __init__(self, downstreams: Callable[[], Iterable[str]]) -> None:
+        self.downstreams = downstreams
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterable:
+        help_text = "Circuit breaker state: 0 closed, 1 half-open, 2 open."
+        family = GaugeMetricFamily("circuit_breaker_state", help_text, labels=["downstream"])
+        try:
+            states = breaker_states(sorted(set(self.downstreams())))
+        except Exception as exc:  # Redis down: the breakers fall back to closed, the gauge says nothing
+            logger.warning("breaker state unreadable; gauge skipped", extra={"error": str(exc)})
+            return []
+        for downstream, state in states.items():
+            family.add_metric([downstream], BREAKER_STATE_VALUES.get(state, BREAKER_STATE_VALUES["closed"]))
+        return [family]

@@ -29,6 +29,9 @@ Status = Notification.Status
 # The longest wait between two attempts, however many failures came before.
 MAX_RETRY_DELAY = timedelta(minutes=15)
 NO_RECIPIENT_ERROR = "the event carries no e-mail address"
+# The task that sends one notification, by its contract name (notifications.tasks declares it with this
+# name): sent by name, so that this module does not import the tasks module, which imports it.
+SEND_TASK = "notifications.notification_send"
 
 
 def _first_sweep_at():
@@ -49,9 +52,7 @@ def _uuid_or_none(value) -> uuid.UUID | None:
 
 
 def _queue_send(notification: Notification) -> None:
-    from notifications import tasks  # tasks import this module
-
-    run_task_after_commit(tasks.notification_send, str(notification.id))
+    run_task_after_commit(SEND_TASK, str(notification.id))
 
 
 @transaction.atomic

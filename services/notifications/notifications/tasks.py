@@ -7,7 +7,7 @@ from celery import shared_task
 from notifications import services
 
 
-@shared_task(name="notifications.notification_send")
+@shared_task(name=services.SEND_TASK)
 def notification_send(notification_id: str) -> bool:
     """Queued after the notification's row commits; a no-op if it was already sent."""
     return services.notification_send(notification_id=notification_id)

@@ -46,6 +46,11 @@ REFUND_RETRY_SECONDS = MAX_BACKOFF_SECONDS
 # A claimed attempt owns the row this much longer than its worst case before the sweep takes over.
 LEASE_MARGIN_SECONDS = 3.0
 
+# The tasks this module queues, by their contract names (payments.tasks declares them with these names):
+# sent by name, so that this module does not import the tasks module, which imports it.
+CHARGE_TASK = "payments.payment_charge"
+REFUND_TASK = "payments.payment_refund"
+
 TIMEOUT_MESSAGE = "The stock reservation expired before the payment was taken."
 UNAVAILABLE_MESSAGE = "The payment provider could not be reached before the payment deadline."
 
@@ -572,15 +577,11 @@ def _lease_until(now: datetime) -> datetime:
 
 
 def _queue_charge(payment: Payment) -> None:
-    from payments import tasks
-
-    run_task_after_commit(tasks.payment_charge, str(payment.id))
+    run_task_after_commit(CHARGE_TASK, str(payment.id))
 
 
 def _queue_refund(payment: Payment) -> None:
-    from payments import tasks
-
-    run_task_after_commit(tasks.payment_refund, str(payment.id))
+    run_task_after_commit(REFUND_TASK, str(payment.id))
 
 
 def _money(payment: Payment) -> dict:

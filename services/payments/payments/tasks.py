@@ -7,12 +7,12 @@ from celery import shared_task
 from payments import services
 
 
-@shared_task(name="payments.payment_charge", acks_late=True)
+@shared_task(name=services.CHARGE_TASK, acks_late=True)
 def payment_charge(payment_id: str) -> None:
     services.payment_charge(payment_id=payment_id)
 
 
-@shared_task(name="payments.payment_refund", acks_late=True)
+@shared_task(name=services.REFUND_TASK, acks_late=True)
 def payment_refund(payment_id: str) -> None:
     services.payment_refund(payment_id=payment_id)
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
@@ -122,10 +123,11 @@ def publish_event(event_type: str, data: dict, *, version: int = 1) -> Event:
 _QUICK_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
-def run_task_after_commit(task, *args, **kwargs) -> None:
-    """Queue a local Celery task once the current transaction commits.
+def run_task_after_commit(task_name: str, *args, **kwargs) -> None:
+    """Queue a local Celery task, named by its contract name, once the current transaction commits.
 
-    For work a service does after a state change (a charge, an e-mail). It never raises into the
+    For work a service does after a state change (a charge, an e-mail). By name, so that a service
+    module never imports its tasks module (which imports the service). It never raises into the
     caller: if the broker is unreachable the task is not queued, so every such piece of work must
     also be recorded as a row that a periodic sweep picks up (design rule 4).
     """
@@ -134,10 +136,10 @@ def run_task_after_commit(task, *args, **kwargs) -> None:
         try:
             # A pooled connection may have been closed by a broker restart: reconnect and retry briefly,
             # but never hold the caller for long (the sweep is the safety net).
-            task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy=_QUICK_RETRY)
+            current_app.send_task(task_name, args=args, kwargs=kwargs, retry=True, retry_policy=_QUICK_RETRY)
         except Exception:
             logger.warning(
-                "task not queued; its sweep will do the work", extra={"task": task.name}, exc_info=True
+                "task not queued; its sweep will do the work", extra={"task": task_name}, exc_info=True
             )
 
     transaction.on_commit(send)

@@ -3,7 +3,7 @@
 Two kinds of metric:
 
 - Facts counted where they happen (a task ran, a duplicate event was skipped, a breaker changed
-  state; the services add their own business counters). gunicorn runs several workers and Celery
+  state: shared.http; the services add their own business counters). gunicorn runs several workers and Celery
   several pool processes, so these use prometheus_client's multiprocess mode: with
   PROMETHEUS_MULTIPROC_DIR set, every process writes its values to files in that directory and an
   export merges them all. `python -m shared.observability.multiproc` wipes the directory before a
@@ -11,7 +11,9 @@ Two kinds of metric:
 - State read at scrape time (outbox backlog, circuit breaker state, a service's own gauges such as
   orders not yet terminal): computed by the process that answers the scrape, straight from the
   database or Redis, so it is never stale and never summed across processes. Only the web `/metrics`
-  includes them: one answer per service, whatever its number of workers.
+  includes them: one answer per service, whatever its number of workers. Each is defined beside what
+  it reads (shared.messaging's outbox, shared.http's breakers, a service's app) and registered with
+  `register_scrape_collector` in its app's `ready()`, so this module imports nothing of theirs.
 
 Names and labels are a contract with the alert rules and dashboards: add, never rename.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import Error as DatabaseError  # InterfaceError too (a closed connection)
@@ -36,7 +38,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,6 @@ INBOX_DUPLICATES = Counter(
     "Events a consumer had already handled, skipped by the inbox.",
     ["event_type"],
 )
-BREAKER_TRANSITIONS = Counter(
-    "circuit_breaker_transitions",
-    "Changes of a downstream's shared circuit breaker state, counted once by the process that made them.",
-    ["downstream", "to"],
-)
-
-BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
 def declare_label_sets(metric, label_sets: Iterable[dict[str, str]]) -> None:
@@ -119,52 +113,6 @@ class DatabaseCollector(Collector):
         raise NotImplementedError
 
 
-class OutboxCollector(DatabaseCollector):
-    """outbox_pending_rows and outbox_oldest_pending_age_seconds: one indexed query (outbox_pending_idx)."""
-
-    def families(self) -> Iterable:
-        from django.db.models import Count, Min
-        from django.utils import timezone
-
-        from shared.messaging.models import OutboxEvent
-
-        pending = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
-            rows=Count("id"), oldest=Min("created_at")
-        )
-        yield GaugeMetricFamily(
-            "outbox_pending_rows", "Outbox events not yet confirmed by the broker.", pending["rows"]
-        )
-        yield GaugeMetricFamily(
-            "outbox_oldest_pending_age_seconds",
-            "Age of the oldest unpublished outbox event (0 when none).",
-            age_seconds(pending["oldest"], timezone.now()),
-        )
-
-
-class BreakerStateCollector(Collector):
-    """circuit_breaker_state{downstream}: read from the breaker state every process shares in Redis."""
-
-    def __init__(self, downstreams: Callable[[], Iterable[str]]) -> None:
-        self.downstreams = downstreams
-
-    def describe(self) -> list:
-        return []
-
-    def collect(self) -> Iterable:
-        from shared import http
-
-        help_text = "Circuit breaker state: 0 closed, 1 half-open, 2 open."
-        family = GaugeMetricFamily("circuit_breaker_state", help_text, labels=["downstream"])
-        try:
-            states = http.breaker_states(sorted(set(self.downstreams())))
-        except Exception as exc:  # Redis down: the breakers fall back to closed, the gauge says nothing
-            logger.warning("breaker state unreadable; gauge skipped", extra={"error": str(exc)})
-            return []
-        for downstream, state in states.items():
-            family.add_metric([downstream], BREAKER_STATE_VALUES.get(state, BREAKER_STATE_VALUES["closed"]))
-        return [family]
-
-
 _scrape_collectors: list[Collector] = []
 
 
@@ -175,16 +123,8 @@ def register_scrape_collector(collector: Collector) -> Collector:
     return collector
 
 
-def _breaker_downstreams() -> list[str]:
-    from django.conf import settings
-
-    from shared import http
-
-    return [*getattr(settings, "CIRCUIT_BREAKER_DOWNSTREAMS", []), *http.known_downstreams()]
-
-
 def scrape_collectors() -> list[Collector]:
-    return [OutboxCollector(), BreakerStateCollector(_breaker_downstreams), *_scrape_collectors]
+    return list(_scrape_collectors)
 
 
 # --- export -------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from django.utils.module_loading import import_string
 
-from notifications import tasks
+from notifications import services, tasks
 from notifications.tests.helpers import HANDLERS, SUBSCRIBED
 from shared.messaging import inbox
 from shared.testing import relayed_event_ids  # noqa: F401 (autouse fixture)
@@ -24,16 +25,17 @@ def locmem_email(settings):
 
 @pytest.fixture(autouse=True)
 def queued_sends(monkeypatch):
-    """What `notifications.notification_send` was queued with (its args), instead of the broker.
+    """What `notifications.notification_send` was queued with after commit (its args), instead of the broker.
 
     Tests run a queued send by calling the task function itself: the code path a worker runs.
     """
     queued: list[tuple] = []
 
-    def record(args=None, kwargs=None, **options):
-        queued.append(tuple(args or ()))
+    def record(task_name: str, *args) -> None:
+        assert task_name == tasks.notification_send.name, f"no such task: {task_name!r}"
+        transaction.on_commit(lambda: queued.append(args))
 
-    monkeypatch.setattr(tasks.notification_send, "apply_async", record)
+    monkeypatch.setattr(services, "run_task_after_commit", record)
     return queued
 
 

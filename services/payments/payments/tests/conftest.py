@@ -19,6 +19,7 @@ from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 from payments import clients, services
+from payments import tasks as task_functions
 from payments.tests.helpers import OTHER_USER_ID, STAFF_ID, USER_ID
 from shared import http
 from shared.messaging import relay
@@ -124,26 +125,31 @@ def relayed_event_ids(monkeypatch):
     return event_ids
 
 
+# The tasks services queue, by the contract names they are sent by (services send tasks by name).
+TASKS = {task.name: task for task in (task_functions.payment_charge, task_functions.payment_refund)}
+
+
 class TaskQueue:
     """Stands in for the broker: records the tasks queued after commit; `run_all` runs them here."""
 
     def __init__(self, capture_on_commit) -> None:
-        self.queued: list[tuple] = []
+        self.queued: list[tuple[str, tuple]] = []
         self.capture_on_commit = capture_on_commit
 
-    def record(self, task, *args) -> None:
-        transaction.on_commit(lambda: self.queued.append((task, args)))
+    def record(self, task_name: str, *args) -> None:
+        assert task_name in TASKS, f"no payments task is named {task_name!r}"
+        transaction.on_commit(lambda: self.queued.append((task_name, args)))
 
     def names(self) -> list[tuple[str, tuple]]:
-        return [(task.name, args) for task, args in self.queued]
+        return list(self.queued)
 
     def run_all(self) -> int:
         """Run every queued task (and what they queue in turn), oldest first; returns how many ran."""
         ran = 0
         while self.queued:
-            task, args = self.queued.pop(0)
+            task_name, args = self.queued.pop(0)
             with self.capture_on_commit(execute=True):
-                task(*args)
+                TASKS[task_name](*args)
             ran += 1
         return ran
 
