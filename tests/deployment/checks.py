@@ -969,6 +969,15 @@ def k8s_layout_problems(topology: topology_model.Topology | None = None, root: P
         for host in sorted(expected):
             if f"../{folder}/{host}" not in listed:
                 problems.append(f"k8s/platform/kustomization.yaml does not list ../{folder}/{host}")
+    # Each overlay names the image of every service and the gateway (the deploy job pins them all).
+    images = {f"{deploy.IMAGE_PREFIX}{s.host_name}" for s in topology.services} | {
+        f"{deploy.IMAGE_PREFIX}gateway"
+    }
+    for overlay in ("local", "production"):
+        kustomization = yaml.safe_load((k8s / "overlays" / overlay / "kustomization.yaml").read_text())
+        named = {entry["name"] for entry in kustomization.get("images", [])}
+        if named != images:
+            problems.append(f"k8s/overlays/{overlay}: images for {sorted(named)}, not {sorted(images)}")
     return problems
 
 

@@ -195,9 +195,14 @@ def test_kubernetes_drift_check_catches_a_changed_topology(manifests):
     problems = k8s_topology_problems(docs, topology)
     assert any(p.startswith("gateway-verifier: GATEWAY_SERVICES is") for p in problems), problems
     assert "postgres: no SHIPPING_DB_PASSWORD" in problems
-    assert k8s_layout_problems(topology) == [
+    layout = k8s_layout_problems(topology)
+    assert layout[:2] == [
         "k8s/services/shipping/kustomization.yaml is missing (docs/deployment.md)",
         "k8s/platform/kustomization.yaml does not list ../services/shipping",
+    ]
+    assert [problem.split(":")[0] for problem in layout[2:]] == [
+        "k8s/overlays/local",
+        "k8s/overlays/production",
     ]
 
 
