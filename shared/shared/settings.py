@@ -1,15 +1,20 @@
 """The settings every service shares, read from the environment (12-factor).
 
-A service's `config/settings.py` names itself and what is its own:
+`service_settings(...)` returns them as a dict. A service's `config/settings.py` names itself and what
+is its own (its settings in `extra`), and applies the result to its module:
 
-    from shared.settings import configure
-
-    configure(
-        globals(),
-        service="orders",
-        apps=["orders"],
-        subscriptions={"payment.succeeded": "orders.handlers.on_payment_succeeded"},
+    globals().update(
+        service_settings(
+            base_dir=Path(__file__).resolve().parent.parent,
+            service="orders",
+            apps=["orders"],
+            subscriptions={"payment.succeeded": "orders.handlers.on_payment_succeeded"},
+            extra={"CART_TTL_SECONDS": env.int("CART_TTL_SECONDS", default=7 * 24 * 3600)},
+        )
     )
+
+A setting derived from the shared ones is read from the returned dict before it is applied (identity's
+SESSION_COOKIE_AGE from JWT), so no settings module refers to a name it did not assign itself.
 
 Nothing exists only in "production": integrations switch on from the environment, and with DEBUG off
 no secret has a default (SECRET_KEY, SERVICE_CLIENT_SECRET): a service without them refuses to start.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import tomllib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -242,9 +248,9 @@ def _celery(env: environ.Env, service: str, event_types: list[str], delivery_lim
     }
 
 
-def configure(
-    namespace: dict,
+def service_settings(
     *,
+    base_dir: Path,
     service: str,
     apps: list[str],
     subscriptions: dict[str, str | list[str]] | None = None,
@@ -255,9 +261,13 @@ def configure(
     api_authentication: str = "shared.auth.api.AccessTokenAuthentication",
     admin_app: str = CONSUMER_ADMIN_APP,
     service_client: bool = False,
-) -> None:
-    """Fill a service's settings module namespace. `namespace` is the module's `globals()`.
+    openapi: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The settings of `service`, for its settings module to apply (`globals().update(...)`).
 
+    `base_dir`: the service's directory (BASE_DIR). `extra`: the service's own settings, added last.
+    `openapi`: additions to SPECTACULAR_SETTINGS (drf-spectacular's), such as ENUM_NAME_OVERRIDES.
     `downstreams`: the services this one calls through `shared.http` (their circuit breaker state is
     exported as `circuit_breaker_state{downstream}`, even by a process that has not called them yet).
     `signs_tokens`: identity only (it loads the private key). `api_authentication` and `admin_app`:
@@ -266,7 +276,6 @@ def configure(
     client-credentials grant (docs/security.md).
     """
     env = environ.Env()
-    base_dir = Path(namespace["__file__"]).resolve().parent.parent
     debug = env.bool("DEBUG", default=False)
     subscriptions = subscriptions or {}
     delivery_limit = env.int("EVENTS_DELIVERY_LIMIT", default=5)
@@ -287,7 +296,7 @@ def configure(
         else ""
     )
 
-    namespace.update(
+    settings = dict(
         SERVICE_NAME=service,
         BASE_DIR=base_dir,
         SECRET_KEY=_secret(env, "SECRET_KEY", debug=debug, local_default=f"insecure-local-only-{service}"),
@@ -330,6 +339,7 @@ def configure(
             "VERSION": "1.0.0",
             "SERVE_INCLUDE_SCHEMA": False,
             "COMPONENT_SPLIT_REQUEST": True,
+            **(openapi or {}),
         },
         LOGGING=logging_config(
             service=service,
@@ -352,3 +362,7 @@ def configure(
         **_admin(env, service),
         **_celery(env, service, sorted(subscriptions), delivery_limit, beat),
     )
+    # `extra` adds; a service that changes a shared setting does it in plain sight, where it applies these.
+    if replaced := sorted(settings.keys() & (extra or {}).keys()):
+        raise ImproperlyConfigured(f"extra= would replace shared settings {', '.join(replaced)}")
+    return settings | (extra or {})

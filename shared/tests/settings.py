@@ -5,23 +5,25 @@ outbox, the broker, a real Celery worker and the inbox.
 """
 
 import os
+from pathlib import Path
 
 # Small numbers keep the dead-letter and sweep tests fast; the worker subprocess inherits them.
 os.environ.setdefault("EVENTS_DELIVERY_LIMIT", "2")
 os.environ.setdefault("EVENTS_HANDLER_ATTEMPTS", "1")
 os.environ.setdefault("OUTBOX_SWEEP_SECONDS", "0.5")
 
-from shared.settings import configure
+from shared.settings import service_settings
 
-configure(
-    globals(),
-    service="shared_tests",
-    apps=["tests.ledger"],
-    subscriptions={
-        "ledger.credited": "tests.ledger.handlers.on_credited",
-        "ledger.poisoned": "tests.ledger.handlers.on_poisoned",
-    },
+globals().update(
+    service_settings(
+        base_dir=Path(__file__).resolve().parent.parent,
+        service="shared_tests",
+        apps=["tests.ledger"],
+        subscriptions={
+            "ledger.credited": "tests.ledger.handlers.on_credited",
+            "ledger.poisoned": "tests.ledger.handlers.on_poisoned",
+        },
+        extra={"PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"]},
+    ),
+    ROOT_URLCONF="tests.urls",  # the test service's URLs instead of a config package's
 )
-
-ROOT_URLCONF = "tests.urls"
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,10 +1,21 @@
 """catalog: products, categories, prices and search. Everything else comes from shared."""
 
+from pathlib import Path
+
 import environ
 
-from shared.settings import configure
+from shared.settings import service_settings
 
-configure(globals(), service="catalog", apps=["catalog"])
+env = environ.Env()
 
-# Product list and detail responses are cached this long; every write also invalidates them at once.
-CATALOG_CACHE_SECONDS = environ.Env().int("CATALOG_CACHE_SECONDS", default=60)
+globals().update(
+    service_settings(
+        base_dir=Path(__file__).resolve().parent.parent,
+        service="catalog",
+        apps=["catalog"],
+        extra={
+            # Product list and detail responses are cached this long; every write also invalidates them.
+            "CATALOG_CACHE_SECONDS": env.int("CATALOG_CACHE_SECONDS", default=60),
+        },
+    )
+)
