@@ -77,6 +77,8 @@ RUN apt-get update \
 
 COPY gateway ./gateway
 COPY nginx ./nginx
+# The renderer reads topology.toml through the typed model (standard library only, like the renderer).
+COPY devtools/__init__.py devtools/topology.py ./devtools/
 
 USER 10001:10001
 
@@ -100,11 +102,10 @@ COPY services/${SERVICE} ./services/${SERVICE}
 WORKDIR /app/services/${SERVICE}
 
 # The admin's and the browsable API's assets, collected once into the image (whitenoise serves them).
-# Settings need keys and a secret to load: throw-away values that exist only during this step
-# (JWT_KEYS_FROM_ENV_ONLY stops a key pair from being generated into the image).
+# Settings need keys to load: throw-away values that exist only during this step. DEBUG=true lets them
+# load without the secrets and peer addresses a running service must be given (shared.settings).
 RUN test -n "${SERVICE}" && test -f manage.py \
-    && SECRET_KEY=collectstatic-only JWT_KEYS_FROM_ENV_ONLY=true \
-       JWT_PUBLIC_KEY=collectstatic-only JWT_PRIVATE_KEY=collectstatic-only \
+    && DEBUG=true JWT_PUBLIC_KEY=collectstatic-only JWT_PRIVATE_KEY=collectstatic-only \
        python manage.py collectstatic --noinput --verbosity 0
 
 USER 10001:10001

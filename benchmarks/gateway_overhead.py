@@ -17,25 +17,27 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's devtools package
+
+from devtools import topology  # noqa: E402
 
 
 def ports() -> tuple[int, int, int]:
     """(catalog, identity, gateway) ports of the instance named by PLATFORM_INSTANCE."""
-    topology = tomllib.loads((ROOT / "topology.toml").read_text())
+    model = topology.load()
     offset = 0 if os.environ.get("PLATFORM_INSTANCE", "dev") == "dev" else 1000
-    services = topology["services"]
     return (
-        services["catalog"]["port"] + offset,
-        services["identity"]["port"] + offset,
-        topology["gateway"]["port"] + offset,
+        model.service("catalog").port + offset,
+        model.service("identity").port + offset,
+        model.gateway.port + offset,
     )
 
 

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import proc_cpu  # noqa: E402
+from devtools import topology  # noqa: E402
 
 SHIPPING = {"line1": "1 Bench Street", "city": "Loadville", "postal_code": "00000", "country": "US"}
 
@@ -135,10 +136,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    import tomllib
-
-    topology = tomllib.loads((ROOT / "topology.toml").read_text())
-    ports = {name: table["port"] for name, table in topology["services"].items()}
+    model = topology.load()
+    ports = {service.name: service.port for service in model.services}
     platform = Platform(ports, args.port_offset)
     staff = platform.token(*args.staff.split(":", 1))
     total_orders = int(args.rate * args.duration)
@@ -189,7 +188,7 @@ def main() -> int:
                 break
             time.sleep(0.2)
     web_ports = {port + args.port_offset: name for name, port in ports.items()} | {
-        table["port"] + args.port_offset: name for name, table in topology.get("sandbox", {}).items()
+        sandbox.port + args.port_offset: sandbox.name for sandbox in model.sandboxes
     }
     cpu_spent = proc_cpu.spent(cpu_before, proc_cpu.snapshot(), lambda line: process_group(line, web_ports))
     client_cpu = time.process_time() - client_cpu_before

@@ -9,10 +9,11 @@ are not here: they are the typed model's, `devtools.topology`.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from devtools.topology import ROOT
+from devtools.topology import ROOT, Topology, load
 
 # Third-party images, pinned (a minor or patch release; bumped on purpose, never by a rebuild).
 IMAGES = {
@@ -55,9 +56,7 @@ WORKER_METRICS_ADDRESS = "0.0.0.0"  # noqa: S104
 
 def yaml_document(value, header: str) -> str:
     """`value` as a YAML file (PyYAML): the header comment, then block-style YAML in the mapping's order."""
-    # Imported here: the constants above are also read by renderers that run on the standard library
-    # alone (k8s/render.py, through compose/render.py), without the virtualenv.
-    import yaml
+    import yaml  # imported here: the constants above are read by code that runs without the virtualenv
 
     class Dumper(yaml.SafeDumper):
         def increase_indent(self, flow: bool = False, indentless: bool = False):
@@ -86,3 +85,19 @@ def sync_files(files: dict[Path, str], *, check: bool, rerun: str) -> int:
         print(f"out of date (run {rerun}): " + ", ".join(map(str, stale)), file=sys.stderr)
         return 1
     return 0
+
+
+def image_matrix(topology: Topology) -> list[dict]:
+    """The images CI builds and pushes: each service's (the Dockerfile's `service` target, built with its
+    name and port) and the gateway's (nginx and its verifier, the `gateway` target)."""
+    matrix = [{"name": s.name, "port": s.port, "target": "service"} for s in topology.services]
+    if topology.gateway is not None:
+        matrix.append({"name": "gateway", "port": topology.gateway.port, "target": "gateway"})
+    return matrix
+
+
+if __name__ == "__main__":
+    # CI's `plan` job: `python3 -m devtools.deploy image-matrix` prints the images job's matrix as JSON.
+    if sys.argv[1:] != ["image-matrix"]:
+        sys.exit("usage: python3 -m devtools.deploy image-matrix")
+    print(json.dumps(image_matrix(load())))

@@ -1,10 +1,14 @@
-"""Render the gateway's nginx configuration (and its /docs/ page) from topology.toml.
+"""Render the gateway's nginx configuration (and its /docs/ page) from the topology (devtools.topology).
 
 Nothing is written per service by hand: every upstream, route and schema link comes from the services'
 `gateway_routes` tables and the [gateway] table, so adding a service to topology.toml adds it to the
-gateway. Standard library only (manage_all.py calls this before the virtualenv may exist).
+gateway. Standard library only (the gateway's image runs it before nginx starts).
 
 Templates live in nginx/*.template and use `%%name` placeholders, because `$name` is nginx's own syntax.
+
+Over 500 lines on purpose: one module is what the gateway's image copies and runs before nginx starts
+(standard library only), and its sections (fragments, rates, documents) read top to bottom as the
+configuration they produce.
 """
 
 from __future__ import annotations
@@ -17,15 +21,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Template
 
+from devtools import topology as topology_model
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "nginx"
 
-ACCESS_MODES = ("public", "read", "protected")
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -146,8 +150,8 @@ class Gateway:
         return self.nginx_dir / "limiter.sock"
 
 
-def load_gateway(
-    topology_file: Path,
+def gateway_of(
+    topology: topology_model.Topology,
     instance: str,
     var_dir: Path,
     port_offset: int,
@@ -155,35 +159,32 @@ def load_gateway(
     instance_ports: dict[str, tuple[int, ...]] | None = None,
     balancer_ports: dict[str, int] | None = None,
 ) -> Gateway | None:
-    """The instance's Gateway from topology.toml, or None when it has no [gateway] table.
+    """The instance's Gateway (ports shifted by `port_offset`), or None when the topology has no gateway.
 
     manage_all.py passes the (shifted) ports of every web instance and of the internal balancers, as
     topology.toml and `up --scale` decide them; without them each service has one instance and no balancer.
     """
-    data = tomllib.loads(topology_file.read_text())
-    table = data.get("gateway")
-    if not table:
+    table = topology.gateway
+    if table is None:
         return None
-    services = data["services"]
-    routes = []
-    for name, service in services.items():
-        for path, access in service.get("gateway_routes", {}).items():
-            if access not in ACCESS_MODES:
-                raise ValueError(f"topology.toml: {name} route {path}: access must be one of {ACCESS_MODES}")
-            routes.append(Route(path, name, access))
-    service_ports = {name: int(service["port"]) + port_offset for name, service in services.items()}
+    routes = tuple(
+        Route(route.path, service.name, route.access)
+        for service in topology.services
+        for route in service.routes
+    )
+    service_ports = {service.name: service.port + port_offset for service in topology.services}
     return Gateway(
         instance=instance,
         var_dir=var_dir,
-        listen_port=int(table["port"]) + port_offset,
-        verifier_port=int(table["verifier_port"]) + port_offset,
-        flower_port=int(data.get("processes", {}).get("flower_port", 5555)) + port_offset,
+        listen_port=table.port + port_offset,
+        verifier_port=table.verifier_port + port_offset,
+        flower_port=topology.flower_port + port_offset,
         service_ports=service_ports,
-        routes=tuple(routes),
-        login_paths=tuple(table.get("login_paths", ())),
-        per_user_paths=tuple(table.get("per_user_paths", ())),
-        admin_login_path=table.get("admin_login_path", ""),
-        refresh_paths=tuple(table.get("refresh_paths", ())),
+        routes=routes,
+        login_paths=table.login_paths,
+        per_user_paths=table.per_user_paths,
+        admin_login_path=table.admin_login_path,
+        refresh_paths=table.refresh_paths,
         instance_ports=instance_ports or {name: (port,) for name, port in service_ports.items()},
         balancer_ports=balancer_ports or {},
     )
@@ -197,12 +198,12 @@ def verifier_command(bind: str, gunicorn: str = "gunicorn") -> list[str]:
     ]  # fmt: skip
 
 
-def load_container_gateway(topology_file: Path, out_dir: Path) -> Gateway:
+def load_container_gateway(out_dir: Path, topology: topology_model.Topology | None = None) -> Gateway:
     """The gateway as compose and Kubernetes run it: topology ports unshifted, upstreams by DNS name,
     one address per service (the platform's DNS or Service spreads requests over the replicas)."""
-    gateway = load_gateway(topology_file, "container", out_dir, 0)
+    gateway = gateway_of(topology or topology_model.load(), "container", out_dir, 0)
     if gateway is None:
-        raise ValueError(f"{topology_file} has no [gateway] table")
+        raise ValueError("topology.toml has no [gateway] table")
     return replace(gateway, container=True)
 
 
@@ -532,9 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     with the rate limits of this environment; the gateway image runs it before starting nginx."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--container", metavar="DIR", type=Path, required=True)
-    parser.add_argument("--topology", type=Path, default=ROOT / "topology.toml")
+    parser.add_argument("--topology", type=Path, default=topology_model.TOPOLOGY_FILE)
     args = parser.parse_args(argv)
-    print(write(load_container_gateway(args.topology, args.container)))
+    print(write(load_container_gateway(args.container, topology_model.load(args.topology))))
     return 0
 
 

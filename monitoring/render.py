@@ -1,5 +1,5 @@
-"""Render the monitoring of a platform instance from topology.toml: Prometheus' scrape targets and
-Alertmanager's receiver address, and describe the processes that run them.
+"""Render the monitoring of a platform instance from the topology (devtools.topology): Prometheus' scrape
+targets and Alertmanager's receiver address, and describe the processes that run them.
 
 The alert rules (prometheus/rules), Alertmanager's routing (alertmanager/alertmanager.yml) and the Grafana
 dashboards live in this folder once, and every run uses those same files: `manage_all.py up` points a
@@ -23,9 +23,10 @@ import json
 import os
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from devtools import topology as topology_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITORING_DIR = ROOT / "monitoring"
@@ -192,8 +193,8 @@ class Monitoring:
         }
 
 
-def load_monitoring(
-    topology_file: Path,
+def monitoring_of(
+    topology: topology_model.Topology,
     instance: str,
     var_dir: Path,
     port_offset: int,
@@ -202,49 +203,40 @@ def load_monitoring(
     vhost: str,
     web_ports: dict[str, tuple[int, ...]] | None = None,
 ) -> Monitoring | None:
-    """The instance's Monitoring from topology.toml, or None when it has no [monitoring] table.
+    """The instance's Monitoring (ports shifted by `port_offset`), or None when the topology has none.
 
     `web_ports`: the (shifted) port of every web instance per service, as manage_all.py runs them
     (`instances`, `up --scale`); without it each service has its one `port`.
     """
-    data = tomllib.loads(topology_file.read_text())
-    table = data.get("monitoring")
-    if not table:
+    table = topology.monitoring
+    if table is None:
         return None
-    try:
-        ports = {key: int(table[key]) + port_offset for key in PORT_KEYS}
-        # RABBITMQ_METRICS_PORT: a broker whose plugin listens elsewhere (manage_all.py honours it too).
-        rabbitmq_port = int(os.environ.get("RABBITMQ_METRICS_PORT", table["rabbitmq_metrics_port"]))
-    except KeyError as missing:
-        raise MonitoringError(f"topology.toml: [monitoring] needs {missing.args[0]}") from None
-    services = data["services"]
+    # RABBITMQ_METRICS_PORT: a broker whose plugin listens elsewhere (manage_all.py honours it too).
+    rabbitmq_port = int(os.environ.get("RABBITMQ_METRICS_PORT", table.rabbitmq_metrics_port))
     local = "127.0.0.1"
-    web_ports = web_ports or {name: (int(s["port"]) + port_offset,) for name, s in services.items()}
+    web_ports = web_ports or {s.name: (s.port + port_offset,) for s in topology.services}
     targets = Targets(
-        web={name: tuple(f"{local}:{port}" for port in web_ports[name]) for name in services},
+        web={s.name: tuple(f"{local}:{port}" for port in web_ports[s.name]) for s in topology.services},
         workers={
-            name: f"{local}:{int(s['worker_metrics_port']) + port_offset}"
-            for name, s in services.items()
-            if "worker_metrics_port" in s
+            s.name: f"{local}:{s.worker_metrics_port + port_offset}"
+            for s in topology.services
+            if s.worker_metrics_port is not None
         },
-        flower=f"{local}:{int(data.get('processes', {}).get('flower_port', 5555)) + port_offset}",
+        flower=f"{local}:{topology.flower_port + port_offset}",
         rabbitmq=f"{host_for_url(rabbitmq_host)}:{rabbitmq_port}",
         vhost=vhost,
-        prometheus=f"{local}:{ports['prometheus_port']}",
-        alertmanager=f"{local}:{ports['alertmanager_port']}",
+        prometheus=f"{local}:{table.prometheus_port + port_offset}",
+        alertmanager=f"{local}:{table.alertmanager_port + port_offset}",
     )
     return Monitoring(
         instance=instance,
         var_dir=var_dir,
-        prometheus_port=ports["prometheus_port"],
-        alertmanager_port=ports["alertmanager_port"],
-        receiver_port=ports["alert_receiver_port"],
-        scrape_interval=str(table.get("scrape_interval", "15s")),
+        prometheus_port=table.prometheus_port + port_offset,
+        alertmanager_port=table.alertmanager_port + port_offset,
+        receiver_port=table.alert_receiver_port + port_offset,
+        scrape_interval=table.scrape_interval,
         targets=targets,
     )
-
-
-PORT_KEYS = ("prometheus_port", "alertmanager_port", "alert_receiver_port")
 
 
 def host_for_url(host: str) -> str:

@@ -15,13 +15,14 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+
+from devtools import topology
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = os.environ.get("E2E_INSTANCE", "e2e")
@@ -88,10 +89,12 @@ class RunningPlatform:
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
     def model(self, expression: str):
-        """A value of manage_all.py's own model of this instance (`platform` names it in `expression`),
-        as JSON: what environment a process gets, which secrets it holds, so tests run copies as it does."""
+        """A value of manage_all.py's own model of this instance (devtools; `platform` names it in
+        `expression`), as JSON: what environment a process gets, which secrets it holds, so tests run
+        copies as it does."""
         code = (
-            f"import json, manage_all; platform = manage_all.load_platform(); print(json.dumps({expression}))"
+            "import json; from devtools import environment, instance, local_monitoring, programs; "
+            f"platform = instance.load_platform(); print(json.dumps({expression}))"
         )
         answer = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, env=self.env, capture_output=True, text=True
@@ -121,18 +124,17 @@ def _redis_url_for_instance() -> str:
 
 @pytest.fixture(scope="session")
 def platform() -> RunningPlatform:
-    topology = tomllib.loads((ROOT / "topology.toml").read_text())
-    tables = {**topology["services"], **topology.get("sandbox", {})}
-    ports = {name: table["port"] + PORT_OFFSET for name, table in tables.items()}
+    model = topology.load()
+    ports = {peer.name: peer.port + PORT_OFFSET for peer in model.peers}
     env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, **TRACING, "PLATFORM_INSTANCE": INSTANCE}
     env |= {"PLATFORM_PORT_OFFSET": str(PORT_OFFSET), "PLATFORM_REDIS_DB": REDIS_DB}
     running = RunningPlatform(
         env=env,
         ports=ports,
-        services=tuple(topology["services"]),
+        services=model.service_names,
         broker_url=_broker_url_for(INSTANCE),
         redis_url=_redis_url_for_instance(),
-        gateway_port=topology["gateway"]["port"] + PORT_OFFSET if "gateway" in topology else None,
+        gateway_port=model.gateway.port + PORT_OFFSET if model.gateway else None,
     )
     started = running.manage_all("up", "--no-install")
     assert started.returncode == 0, f"manage_all.py up failed:\n{started.stdout}\n{started.stderr}"

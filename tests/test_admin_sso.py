@@ -15,8 +15,7 @@ import jwt
 import pytest
 import requests
 
-from shared.auth.local_keys import generate_pair
-from shared.testing import admin_sso_claims
+from shared.testing import admin_sso_claims, generate_key_pair
 from tests.addresses import from_address, until_limited
 from tests.admin_session import (
     CUSTOMER,
@@ -189,7 +188,7 @@ def _b64(data: dict) -> str:
 
 
 def _other_private_key() -> str:
-    return generate_pair()[0].decode()
+    return generate_key_pair()[0].decode()
 
 
 def _assert_refused_everywhere(platform, cookie: str) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools import topology
 from gateway import render
-from tests.conftest import ROOT
 
 # What a client can make nginx itself refuse, before any service sees the request.
 EDGE_REFUSALS = {400, 408, 413, 414, 431}
@@ -22,7 +22,7 @@ RETURN = re.compile(r"return (\d+) '(.*?)';")
 
 @pytest.fixture
 def conf(tmp_path) -> str:
-    gateway = render.load_gateway(ROOT / "topology.toml", "render-test", tmp_path, 0)
+    gateway = render.gateway_of(topology.load(), "render-test", tmp_path, 0)
     return render.render_conf(gateway, {"FLOWER_BASIC_AUTH": "ops:render-test"})
 
 

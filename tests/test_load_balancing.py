@@ -18,20 +18,22 @@ import socket
 import subprocess
 import threading
 import time
-import tomllib
 import uuid
 
 import pytest
 import requests
 
-import manage_all
+from devtools import environment, health, instance, local_gateway, packages, programs
+from devtools import topology as topology_model
+from devtools.console import PlatformError
+from devtools.topology import TopologyError
 from gateway import render
 from shared.testing import wait_until
 from tests.conftest import INSTANCE, ROOT
 
-TOPOLOGY = tomllib.loads((ROOT / "topology.toml").read_text())
-STEP = TOPOLOGY["processes"]["instance_port_step"]
-BALANCER_OFFSET = TOPOLOGY["processes"]["balancer_port_offset"]
+TOPOLOGY = topology_model.load()
+STEP = TOPOLOGY.instance_port_step
+BALANCER_OFFSET = TOPOLOGY.balancer_port_offset
 ACCESS_LOG = ROOT / "var" / INSTANCE / "log" / "nginx-access.log"
 TRIES_TO_REACH_THE_FROZEN_INSTANCE = 12
 
@@ -39,25 +41,25 @@ TRIES_TO_REACH_THE_FROZEN_INSTANCE = 12
 # --- topology, programs and rendering (no processes) ----------------------------------------------------
 
 
-def _topology_file(tmp_path, *, step: int | None = None, catalog: str = "") -> manage_all.Topology:
+def _topology_file(tmp_path, *, step: int | None = None, catalog: str = "") -> topology_model.Topology:
     """The repository's topology.toml with another instance_port_step or more lines for catalog."""
     text = (ROOT / "topology.toml").read_text()
     if step is not None:
         text = re.sub(r"(?m)^instance_port_step = \d+$", f"instance_port_step = {step}", text)
     path = tmp_path / "topology.toml"
     path.write_text(text.replace("[services.catalog]\n", f"[services.catalog]\n{catalog}\n", 1))
-    return manage_all.load_topology(path)
+    return topology_model.load(path)
 
 
-def _catalog(topology: manage_all.Topology) -> manage_all.Service:
-    return next(service for service in topology.services if service.name == "catalog")
+def _catalog(model: topology_model.Topology) -> topology_model.Service:
+    return model.service("catalog")
 
 
-def _platform(topology: manage_all.Topology, tmp_path, monkeypatch) -> manage_all.Platform:
-    monkeypatch.setenv("PLATFORM_PORT_OFFSET", "7000")
-    instance = manage_all.resolve_instance("lbunit", manage_all.load_endpoints(topology))
-    instance = dataclasses.replace(instance, var_dir=tmp_path / "var")
-    return manage_all.Platform(topology, manage_all.load_endpoints(topology), instance)
+def _platform(model: topology_model.Topology, tmp_path, monkeypatch) -> instance.Platform:
+    env = {"PLATFORM_PORT_OFFSET": "7000"}
+    endpoints = instance.load_endpoints(model, env)
+    lbunit = instance.resolve_instance("lbunit", endpoints, env)
+    return instance.Platform(model, endpoints, dataclasses.replace(lbunit, var_dir=tmp_path / "var"))
 
 
 def test_instances_follow_the_documented_port_scheme(tmp_path):
@@ -71,11 +73,11 @@ def test_instances_follow_the_documented_port_scheme(tmp_path):
 
 
 def test_a_port_collision_is_refused_with_both_owners_named(tmp_path):
-    with pytest.raises(manage_all.PlatformError, match=r"port 8103 .* collides with") as refused:
+    with pytest.raises(TopologyError, match=r"port 8103 .* collides with") as refused:
         _topology_file(tmp_path, step=1, catalog="instances = 2")
     assert "catalog web instance 2" in str(refused.value) and "inventory web instance 1" in str(refused.value)
     topology = _topology_file(tmp_path)
-    with pytest.raises(manage_all.PlatformError, match=r"port 8190 .* collides with") as refused:
+    with pytest.raises(TopologyError, match=r"port 8190 .* collides with") as refused:
         dataclasses.replace(topology, instance_port_step=88).scaled({"catalog": 2})
     assert "catalog web instance 2" in str(refused.value) and "sandbox payment_provider" in str(refused.value)
 
@@ -86,44 +88,44 @@ def test_ports_a_platform_instance_apart_are_refused_too(tmp_path):
     text = (ROOT / "topology.toml").read_text()
     text = text.replace("worker_metrics_port = 8162", "worker_metrics_port = 9102")
     (tmp_path / "topology.toml").write_text(text)
-    with pytest.raises(manage_all.PlatformError, match="modulo 1000") as refused:
-        manage_all.load_topology(tmp_path / "topology.toml")
+    with pytest.raises(TopologyError, match="modulo 1000") as refused:
+        topology_model.load(tmp_path / "topology.toml")
     assert "catalog's worker metrics" in str(refused.value) and "catalog web instance 1" in str(refused.value)
 
 
 @pytest.mark.parametrize("value", ["0", '"two"', "true", "-1", "10"])
 def test_a_bad_instance_count_is_refused(tmp_path, value):
-    with pytest.raises(manage_all.PlatformError, match=r"\[services.catalog\] instances must be"):
+    with pytest.raises(TopologyError, match=r"\[services.catalog\] instances must be"):
         _topology_file(tmp_path, catalog=f"instances = {value}")
 
 
 def test_scale_arguments_are_parsed_and_checked(tmp_path):
-    assert manage_all.parse_scale(["catalog=2", "orders=3", "catalog=1"]) == {"catalog": 1, "orders": 3}
+    assert instance.parse_scale(["catalog=2", "orders=3", "catalog=1"]) == {"catalog": 1, "orders": 3}
     for bad in ("catalog", "catalog=0", "catalog=10", "catalog=x", "=2", "Catalog=2"):
-        with pytest.raises(manage_all.PlatformError, match="write SERVICE=N"):
-            manage_all.parse_scale([bad])
-    with pytest.raises(manage_all.PlatformError, match="--scale shipping: no such service"):
+        with pytest.raises(PlatformError, match="write SERVICE=N"):
+            instance.parse_scale([bad])
+    with pytest.raises(TopologyError, match="--scale shipping: no such service"):
         _topology_file(tmp_path).scaled({"shipping": 2})
 
 
 def test_each_web_instance_is_its_own_program_and_workers_are_not_scaled(tmp_path, monkeypatch):
     platform = _platform(_topology_file(tmp_path).scaled({"catalog": 2}), tmp_path, monkeypatch)
-    programs = {p.name: p for p in manage_all.service_programs(platform, _catalog(platform.topology))}
-    assert list(programs) == ["catalog-web", "catalog-web-2", "catalog-worker", "catalog-beat"]
-    assert "127.0.0.1:15102" in programs["catalog-web"].command
-    assert "127.0.0.1:15202" in programs["catalog-web-2"].command
-    assert programs["catalog-web-2"].environment["SERVICE_PORT"] == "15202"
+    planned = {p.name: p for p in programs.service_programs(platform, _catalog(platform.topology))}
+    assert list(planned) == ["catalog-web", "catalog-web-2", "catalog-worker", "catalog-beat"]
+    assert "127.0.0.1:15102" in planned["catalog-web"].command
+    assert "127.0.0.1:15202" in planned["catalog-web-2"].command
+    assert planned["catalog-web-2"].environment["SERVICE_PORT"] == "15202"
     # Peers call the balancer, whatever the count: scaling catalog changes nothing in their programs.
-    assert programs["catalog-web"].environment["CATALOG_URL"] == "http://127.0.0.1:15152"
+    assert planned["catalog-web"].environment["CATALOG_URL"] == "http://127.0.0.1:15152"
     single = _platform(_topology_file(tmp_path), tmp_path, monkeypatch)
-    assert manage_all.peer_urls(single) == manage_all.peer_urls(platform)
-    labels = [target.label for target in manage_all.health_targets(platform)]
+    assert environment.peer_urls(single) == environment.peer_urls(platform)
+    labels = [target.label for target in health.health_targets(platform)]
     assert "catalog" in labels and "catalog instance 2" in labels
 
 
 def test_nginx_lists_every_instance_and_retries_idempotent_requests_only(tmp_path, monkeypatch):
     platform = _platform(_topology_file(tmp_path).scaled({"catalog": 2}), tmp_path, monkeypatch)
-    conf = render.write(manage_all.load_gateway(platform), env={"FLOWER_BASIC_AUTH": "flower:test"})
+    conf = render.write(local_gateway.gateway_of(platform), env={"FLOWER_BASIC_AUTH": "flower:test"})
     text = conf.read_text()
     upstream = re.search(r"upstream svc_catalog \{(.*?)\}", text, re.DOTALL)[1]
     assert re.findall(r"server (\S+) max_fails=1 fail_timeout=5s;", upstream) == [
@@ -136,7 +138,7 @@ def test_nginx_lists_every_instance_and_retries_idempotent_requests_only(tmp_pat
     )
     balancer = re.search(r"listen 127\.0\.0\.1:15152;(.*?)\n    \}", text, re.DOTALL)[1]
     assert "proxy_pass http://svc_catalog;" in balancer
-    nginx = [manage_all.nginx_binary(), "-t", "-c", str(conf), "-p", str(conf.parent)]
+    nginx = [packages.nginx_binary(), "-t", "-c", str(conf), "-p", str(conf.parent)]
     checked = subprocess.run([*nginx, "-e", str(conf.parent / "error.log")], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 

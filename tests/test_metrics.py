@@ -8,15 +8,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-import tomllib
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-import manage_all
+from devtools import access, instance, provision, topology
 from shared.testing import scrape, wait_until
-from tests.conftest import INSTANCE, PORT_OFFSET, ROOT
+from tests.conftest import INSTANCE, PORT_OFFSET
 from tests.shop import Shop
 
 SAGA_SERVICES = ("orders", "inventory", "payments")
@@ -30,10 +29,9 @@ def shop(platform) -> Shop:
 
 @pytest.fixture(scope="module")
 def worker_metrics_urls() -> dict[str, str]:
-    topology = tomllib.loads((ROOT / "topology.toml").read_text())
     return {
-        name: f"http://127.0.0.1:{table['worker_metrics_port'] + PORT_OFFSET}/metrics"
-        for name, table in topology["services"].items()
+        service.name: f"http://127.0.0.1:{service.worker_metrics_port + PORT_OFFSET}/metrics"
+        for service in topology.load().services
     }
 
 
@@ -213,11 +211,11 @@ def test_rabbitmq_reports_every_service_queue_of_the_instance(platform):
 def e2e_platform_description(monkeypatch):
     monkeypatch.setenv("PLATFORM_INSTANCE", INSTANCE)
     monkeypatch.setenv("PLATFORM_PORT_OFFSET", str(PORT_OFFSET))
-    return manage_all.load_platform()
+    return instance.load_platform()
 
 
 def test_up_prints_every_metrics_endpoint(e2e_platform_description, worker_metrics_urls, capsys):
-    manage_all.print_access(e2e_platform_description)
+    access.print_access(e2e_platform_description)
 
     printed = capsys.readouterr().out
     for service in e2e_platform_description.topology.services:
@@ -234,8 +232,8 @@ def test_a_broker_without_the_prometheus_plugin_is_explained_not_fatal(
         closed_port = probe.getsockname()[1]
     monkeypatch.setenv("PATH", "/nonexistent")  # no rabbitmq-plugins to enable it with
 
-    manage_all.ensure_rabbitmq_plugin(
-        e2e_platform_description, manage_all.RABBITMQ_PROMETHEUS_PLUGIN, closed_port, "queue metrics"
+    provision.ensure_rabbitmq_plugin(
+        e2e_platform_description, provision.RABBITMQ_PROMETHEUS_PLUGIN, closed_port, "queue metrics"
     )
 
     warning = capsys.readouterr().err

@@ -15,13 +15,13 @@ import re
 import shutil
 import subprocess
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
+from devtools import topology as topology_model
 from monitoring import alert_receiver
 from monitoring import render as monitoring
 from shared.testing import answers_ok
@@ -34,7 +34,7 @@ DASHBOARD_FILES = sorted(monitoring.DASHBOARDS_DIR.glob("*.json"))
 GRAFANA_DIR = ROOT / "monitoring" / "grafana"
 # compose runs the monitoring in the observability stack that compose/docker-compose.yml includes.
 COMPOSE_FILE = ROOT / "compose" / "observability.yml"
-TOPOLOGY = tomllib.loads((ROOT / "topology.toml").read_text())
+TOPOLOGY = topology_model.load()
 EXPECTED_DASHBOARDS = {"overview", "saga", "messaging-and-queues", "infrastructure"}
 # What the template variables stand for when a query is run outside Grafana: every value, and a rate
 # window long enough to still hold the traffic the test sent.
@@ -144,8 +144,8 @@ def test_every_alert_has_a_severity_and_says_what_happened():
 
 
 def local_monitoring(tmp_path: Path, instance: str = "probe", offset: int = 4321):
-    return monitoring.load_monitoring(
-        ROOT / "topology.toml", instance, tmp_path, offset, rabbitmq_host="127.0.0.1", vhost=instance
+    return monitoring.monitoring_of(
+        topology_model.load(), instance, tmp_path, offset, rabbitmq_host="127.0.0.1", vhost=instance
     )
 
 
@@ -157,22 +157,16 @@ def test_rendered_prometheus_config_passes_promtool_and_scrapes_every_process(tm
     config = load_yaml(instance.prometheus_config_file)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     web = {t["labels"]["service"]: t["targets"] for t in jobs["web"]["static_configs"]}
-    assert web == {name: [f"127.0.0.1:{s['port'] + 4321}"] for name, s in TOPOLOGY["services"].items()}
-    workers = {
-        name: s["worker_metrics_port"]
-        for name, s in TOPOLOGY["services"].items()
-        if "worker_metrics_port" in s
-    }
+    assert web == {s.name: [f"127.0.0.1:{s.port + 4321}"] for s in TOPOLOGY.services}
+    workers = {s.name: s.worker_metrics_port for s in TOPOLOGY.services if s.worker_metrics_port is not None}
     if workers:
         worker = {t["labels"]["service"]: t["targets"] for t in jobs["worker"]["static_configs"]}
         assert worker == {name: [f"127.0.0.1:{port + 4321}"] for name, port in workers.items()}
     assert jobs["rabbitmq-queues"]["params"] == {"vhost": ["probe"], "family": ["queue_coarse_metrics"]}
-    table = TOPOLOGY["monitoring"]
-    assert jobs["prometheus"]["static_configs"][0]["targets"] == [
-        f"127.0.0.1:{table['prometheus_port'] + 4321}"
-    ]
+    table = TOPOLOGY.monitoring
+    assert jobs["prometheus"]["static_configs"][0]["targets"] == [f"127.0.0.1:{table.prometheus_port + 4321}"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
-        f"127.0.0.1:{table['alertmanager_port'] + 4321}"
+        f"127.0.0.1:{table.alertmanager_port + 4321}"
     ]
     assert str(monitoring.RULES_DIR / "*.yml") in config["rule_files"]
 
@@ -196,7 +190,7 @@ def test_alertmanager_configs_pass_amtool_and_route_to_the_receiver(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = load_yaml(instance.alertmanager_config_file)
     [receiver] = rendered["receivers"]
-    port = TOPOLOGY["monitoring"]["alert_receiver_port"] + 4321
+    port = TOPOLOGY.monitoring.alert_receiver_port + 4321
     assert receiver["webhook_configs"][0]["url"] == f"http://127.0.0.1:{port}/alerts"
     assert rendered["route"]["receiver"] == receiver["name"]
 
@@ -360,7 +354,7 @@ def test_receiver_refuses_what_is_not_a_webhook_with_the_error_shape(tmp_path, m
 
 
 def monitoring_port(key: str) -> int:
-    return TOPOLOGY["monitoring"][key] + PORT_OFFSET
+    return getattr(TOPOLOGY.monitoring, key) + PORT_OFFSET
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +401,7 @@ def test_prometheus_has_every_rendered_target_up(platform, prometheus, http):
         ]
         pytest.fail(f"targets not all up: expected {sorted(expected)}, got {report}")
     services = {t["labels"].get("service") for (job, _), t in seen.items() if job == "web"}
-    assert services == set(TOPOLOGY["services"])
+    assert services == set(TOPOLOGY.service_names)
 
 
 def place_orders(platform) -> None:
@@ -431,7 +425,7 @@ def has_data(result: list[dict]) -> bool:
 
 
 def scrape_interval_seconds() -> float:
-    interval = str(TOPOLOGY["monitoring"].get("scrape_interval", "15s"))
+    interval = TOPOLOGY.monitoring.scrape_interval
     assert interval.endswith("s") and interval[:-1].isdigit(), interval
     return float(interval[:-1])
 
@@ -465,7 +459,7 @@ def test_template_variables_list_every_service(platform, prometheus):
             match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["definition"])
             assert match, variable["definition"]
             values = {series["metric"][match[2]] for series in prometheus(match[1])}
-            assert values == set(TOPOLOGY["services"]), variable["name"]
+            assert values == set(TOPOLOGY.service_names), variable["name"]
 
 
 def receiver_alerts(http, **filters) -> list[dict]:
@@ -545,7 +539,7 @@ def test_every_monitoring_page_the_docs_and_up_name_exists(platform, http):
         documented |= {(int(m["port"]), m["path"]) for m in _MONITORING_LINK.finditer(doc.read_text())}
     assert any(path.endswith("/targets") for _port, path in documented), documented
     printed = platform.model(
-        "manage_all.prometheus_pages(manage_all.load_monitoring(platform).prometheus_url)"
+        "local_monitoring.prometheus_pages(local_monitoring.monitoring_of(platform).prometheus_url)"
     )
     links = [f"http://127.0.0.1:{port + PORT_OFFSET}{path}" for port, path in sorted(documented)]
 

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Runs once, when the Postgres container starts on an empty data volume (docker-entrypoint-initdb.d):
 # one login role and one private database per service, as manage_all.py provisions them locally.
-# PLATFORM_DATABASES lists the services (compose/render.py writes it from topology.toml); each one's
-# password comes from <SERVICE>_DB_PASSWORD (compose/.env). No other role may connect to a service's
-# database: CONNECT is revoked from PUBLIC and granted to the owner only.
+# PLATFORM_DATABASES lists the services (set by compose and the local overlay, checked against
+# topology.toml); each one's password comes from <SERVICE>_DB_PASSWORD (compose/.env). No other role
+# may connect to a service's database: CONNECT is revoked from PUBLIC and granted to the owner only.
 #
 # A service added later needs `docker compose down -v` (losing the data) or this script run by hand:
 #   docker compose exec postgres sh /docker-entrypoint-initdb.d/10-platform.sh

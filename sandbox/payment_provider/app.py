@@ -10,6 +10,9 @@ Run it (from the repository root):
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379/0), PROVIDER_REDIS_PREFIX (default "provider").
 The API and the fault knobs are described in README.md.
+
+Over 500 lines on purpose: the sandbox is one WSGI file with no framework, so a user copying the platform
+can read (or replace) the whole stand-in for their provider in one place.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Any
 
 import pybreaker
 import requests
+from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -195,6 +196,18 @@ def service_client(name: str, base_url: str, **options) -> ServiceClient:
 
         _clients[key] = ServiceClient(name, base_url, redis=get_redis_connection("default"), **options)
     return _clients[key]
+
+
+def service_url(name: str) -> str:
+    """Where the downstream `name` is (settings.SERVICE_URLS, from `<NAME>_URL`), or a clear error."""
+    from django.conf import settings
+
+    try:
+        return settings.SERVICE_URLS[name]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"{name.upper()}_URL is not set (or {name} is not among this service's downstreams)"
+        ) from None
 
 
 def known_downstreams() -> list[str]:

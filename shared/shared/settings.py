@@ -23,7 +23,7 @@ DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL
 JWT_* (see shared.auth.keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
 SERVICE_TOKEN_SECONDS, SERVICE_CLIENT_SECRET, AUTH_REVOCATION_TIMEOUT (see shared.auth),
 EVENTS_DELIVERY_LIMIT, EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT,
-<SERVICE>_URL (each service's base URL),
+<NAME>_URL (the base URL of each service this one calls), PLATFORM_SERVICES (every service, in order),
 EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
 USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
 CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.auth.admin_sso),
@@ -33,7 +33,6 @@ process sets up after its fork).
 
 from __future__ import annotations
 
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -114,16 +113,18 @@ def _middleware(*, consumes_sso: bool) -> list[str]:
     return [name for name in _MIDDLEWARE if consumes_sso or name != sso]
 
 
-def _service_urls(env: environ.Env) -> dict[str, str]:
-    """Base URL of every service (and the payment provider), `<NAME>_URL` or topology.toml's port."""
-    topology_file = REPO_ROOT / "topology.toml"
-    topology = tomllib.loads(topology_file.read_text()) if topology_file.exists() else {}
-    ports = {name: table["port"] for name, table in topology.get("services", {}).items()}
-    ports.update({name: table["port"] for name, table in topology.get("sandbox", {}).items()})
-    return {
-        name: env.str(f"{name.upper()}_URL", default=f"http://127.0.0.1:{port}")
-        for name, port in ports.items()
-    }
+def _service_urls(env: environ.Env, downstreams: list[str], *, debug: bool) -> dict[str, str]:
+    """Where each service this one calls is: `<NAME>_URL`, set by every deployment (locally the gateway's
+    internal balancers, in compose DNS names, on Kubernetes Services; docs/development.md, "Configuration
+    and service discovery"). Required with DEBUG off; under DEBUG a missing one fails at the call
+    (shared.http.service_url)."""
+    urls = {name: env.str(f"{name.upper()}_URL", default="") for name in downstreams}
+    missing = [f"{name.upper()}_URL" for name, url in urls.items() if not url]
+    if missing and not debug:
+        raise ImproperlyConfigured(
+            f"{', '.join(missing)} is not set: where each service this one calls is found (DEBUG is off)"
+        )
+    return {name: url for name, url in urls.items() if url}
 
 
 def _database(env: environ.Env, service: str) -> dict:
@@ -268,12 +269,13 @@ def service_settings(
 
     `base_dir`: the service's directory (BASE_DIR). `extra`: the service's own settings, added last.
     `openapi`: additions to SPECTACULAR_SETTINGS (drf-spectacular's), such as ENUM_NAME_OVERRIDES.
-    `downstreams`: the services this one calls through `shared.http` (their circuit breaker state is
-    exported as `circuit_breaker_state{downstream}`, even by a process that has not called them yet).
+    `downstreams`: the services this one calls through `shared.http`: each one's address comes from
+    `<NAME>_URL` (SERVICE_URLS), and its circuit breaker state is exported as
+    `circuit_breaker_state{downstream}`, even by a process that has not called it yet.
     `signs_tokens`: identity only (it loads the private key). `api_authentication` and `admin_app`:
     identity's own classes replace the consumers'. `service_client`: the service calls other services'
     `/internal/` routes, so it needs its client secret (SERVICE_CLIENT_SECRET) for identity's
-    client-credentials grant (docs/security.md).
+    client-credentials grant (docs/security.md), and identity among its downstreams.
     """
     env = environ.Env()
     debug = env.bool("DEBUG", default=False)
@@ -286,6 +288,8 @@ def service_settings(
         "relay-outbox": {"task": "messaging.relay_outbox", "schedule": sweep_seconds},
         **(beat_schedule or {}),
     }
+    downstreams = [*(downstreams or []), *(["identity"] if service_client else [])]
+    downstreams = list(dict.fromkeys(downstreams))  # in order, once each
     keys = load_key_pair(env, signs=signs_tokens)
     redis_url = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
     client_secret = (
@@ -346,7 +350,9 @@ def service_settings(
             level=env.str("LOG_LEVEL", default="INFO"),
             json=env.str("LOG_FORMAT", default="json") == "json",
         ),
-        SERVICE_URLS=_service_urls(env),
+        SERVICE_URLS=_service_urls(env, downstreams, debug=debug),
+        # Every service of the platform, for the bar linking their admins (shared.admin_ui.nav).
+        PLATFORM_SERVICES=env.list("PLATFORM_SERVICES", default=[service]),
         # Read here so that a wrong exporter name fails every process at start, with the reason.
         TRACES_EXPORTER=tracing.exporter_name(),
         EMAIL_BACKEND=env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend"),
@@ -355,7 +361,7 @@ def service_settings(
         EMAIL_PORT=env.int("EMAIL_PORT", default=25),
         DEFAULT_FROM_EMAIL=env.str("DEFAULT_FROM_EMAIL", default="Order platform <no-reply@example.com>"),
         EVENT_SUBSCRIPTIONS=subscriptions,
-        CIRCUIT_BREAKER_DOWNSTREAMS=list(downstreams or []),
+        CIRCUIT_BREAKER_DOWNSTREAMS=downstreams,
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),
         OUTBOX_SWEEP_MAX_BATCHES=env.int("OUTBOX_SWEEP_MAX_BATCHES", default=50),

@@ -1,4 +1,4 @@
-"""Helpers for tests that watch the real system: polling and broker observers.
+"""Helpers for tests that watch the real system: polling and broker observers, key pairs to sign with.
 
 Kept in the package so that every service's tests and the cross-service tests use the same ones.
 """
@@ -361,3 +361,19 @@ def relayed_event_ids(monkeypatch):
     event_ids: list = []
     monkeypatch.setattr(relay, "publish_after_commit", event_ids.append)
     return event_ids
+
+
+def generate_key_pair() -> tuple[bytes, bytes]:
+    """A new RSA key pair as PEM, (PKCS#8 private key, SubjectPublicKeyInfo public key): a foreign signer
+    for tests that forge tokens, and the local machine's pair (devtools.keys). No service generates keys."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public

@@ -13,8 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from shared.auth.api import revocation_list
-from shared.auth.local_keys import generate_pair
-from shared.testing import admin_sso_claims
+from shared.testing import admin_sso_claims, generate_key_pair
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ INDEX = "/admin/shared_tests/"
 
 
 def _key_pair() -> tuple[str, str]:
-    private, public = generate_pair()
+    private, public = generate_key_pair()
     return private.decode(), public.decode()
 
 

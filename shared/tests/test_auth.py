@@ -12,12 +12,12 @@ import jwt
 import pytest
 from django.conf import settings
 
-from shared.auth.local_keys import generate_pair
 from shared.auth.revocation import RevocationList, RevocationUnavailable
 from shared.auth.tokens import TokenRefused, Verifier
+from shared.testing import generate_key_pair
 
-PRIVATE, PUBLIC = (key.decode() for key in generate_pair())
-OTHER_PRIVATE, _ = (key.decode() for key in generate_pair())
+PRIVATE, PUBLIC = (key.decode() for key in generate_key_pair())
+OTHER_PRIVATE, _ = (key.decode() for key in generate_key_pair())
 ISSUER = "order-platform-identity"
 VERIFIER = Verifier(public_key=PUBLIC, issuer=ISSUER)
 

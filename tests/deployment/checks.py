@@ -4,8 +4,9 @@ files (Dockerfile, compose/, k8s/, the CI workflow) against the code they deploy
 No Docker engine and no cluster are needed (nor the `platform` fixture): the files are linted
 (hadolint), validated against their schemas (the compose specification, the GitHub workflow schema,
 Kubernetes' OpenAPI schemas through kubernetes-validate, after `kubectl kustomize` has built every
-overlay) and cross-checked against the code they deploy: topology.toml, the environment variables the
-settings read, manage_all.py's process commands and the committed output of the two renderers.
+overlay) and cross-checked against the code they deploy: the topology (devtools.topology), the environment
+variables the settings read, the local processes' commands (devtools) and the committed output of the
+renderers.
 
 The cross-checks are functions returning the problems they find (an empty list when all is well); the
 `*_catches_*` tests feed them broken copies to show that each one can fail, and names what is missing.
@@ -21,13 +22,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
 
 from devtools import deploy
 from devtools import topology as topology_model
+from devtools.paths import VENV_BIN as LOCAL_VENV_BIN
 from gateway import render as gateway_render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +46,12 @@ SECRET_VARIABLES = ("DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY")
 ENV_METHODS = {"str", "int", "float", "bool", "list", "db", "path", "json", "url", "dict", "tuple"}
 # Set for the processes although no settings module reads them (what reads them instead).
 EXTRA_VARIABLES = {
-    "SERVICE_NAME": "shared.logging (os.environ)",
+    "SERVICE_NAME": "shared.observability.logging (os.environ)",
     "SERVICE_PORT": "the image's CMD and HEALTHCHECK",
     "WEB_WORKERS": "the image's CMD",
     "WEB_THREADS": "the image's CMD",
-    "OTEL_SERVICE_NAME": "shared.tracing (os.environ)",
-    "OTEL_TRACES_EXPORTER": "shared.tracing (os.environ)",
+    "OTEL_SERVICE_NAME": "shared.observability.tracing (os.environ)",
+    "OTEL_TRACES_EXPORTER": "shared.observability.tracing (os.environ)",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "the OpenTelemetry SDK's OTLP exporter",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "the OpenTelemetry SDK's OTLP exporter",
     "DEMO_STAFF_EMAIL": "identity's seed command (os.environ)",
@@ -59,9 +60,9 @@ EXTRA_VARIABLES = {
     "DEMO_CUSTOMER_PASSWORD": "identity's seed command (os.environ)",
     "POD_IP": "ALLOWED_HOSTS' $(POD_IP) (Kubernetes)",
     "POD_NAMESPACE": "ALLOWED_HOSTS' $(POD_NAMESPACE) (Kubernetes)",
-    "PROMETHEUS_MULTIPROC_DIR": "prometheus_client and shared.multiproc (os.environ)",
-    "WORKER_METRICS_PORT": "shared.celery (os.environ)",
-    "WORKER_METRICS_ADDRESS": "shared.celery (os.environ)",
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus_client and shared.observability.multiproc (os.environ)",
+    "WORKER_METRICS_PORT": "shared.messaging.celery (os.environ)",
+    "WORKER_METRICS_ADDRESS": "shared.messaging.celery (os.environ)",
 }
 
 
@@ -76,24 +77,6 @@ def load_module(name: str, path: Path):
 
 
 compose_render = load_module("compose_render", ROOT / "compose" / "render.py")
-manage_all = load_module("manage_all_for_deployment_tests", ROOT / "manage_all.py")
-
-
-def topology() -> dict:
-    return _topology(ROOT)
-
-
-@functools.cache
-def _topology(root: Path) -> dict:
-    return tomllib.loads((root / "topology.toml").read_text())
-
-
-def service_names() -> list[str]:
-    return list(topology()["services"])
-
-
-def peer_names() -> list[str]:
-    return [*topology()["services"], *topology().get("sandbox", {})]
 
 
 def tool(name: str) -> str:
@@ -204,8 +187,8 @@ def _settings_reads(root: Path, service: str) -> tuple[dict[str, bool], list[re.
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 names[first.value] = names.get(first.value, True) and has_default
             elif isinstance(first, ast.JoinedStr):
-                # Names built at run time come from topology.toml's names (e.g. f"{name.upper()}_URL").
-                names_alternatives = "|".join(re.escape(name.upper()) for name in peer_names())
+                # Names built at run time come from the topology's names (e.g. f"{name.upper()}_URL").
+                names_alternatives = "|".join(re.escape(peer.env_name) for peer in model().peers)
                 parts = [
                     re.escape(part.value) if isinstance(part, ast.Constant) else f"(?:{names_alternatives})"
                     for part in first.values
@@ -228,11 +211,10 @@ def secret_read(node) -> str | None:
 def client_variables(service: str) -> list[str]:
     """Service-to-service credentials (identity.clients, shared.settings `service_client`): a service with
     `client_scopes` in topology.toml needs its secret; identity, the signer, every client's and their list."""
-    services = tomllib.loads((ROOT / "topology.toml").read_text())["services"]
-    clients = [name for name, table in services.items() if table.get("client_scopes")]
-    variables = ["SERVICE_CLIENT_SECRET"] if service in clients else []
-    if services[service].get("signs_tokens"):
-        variables += ["SERVICE_CLIENTS", *(f"SERVICE_CLIENT_SECRET_{client.upper()}" for client in clients)]
+    topology = model()
+    variables = ["SERVICE_CLIENT_SECRET"] if topology.service(service).client_scopes else []
+    if topology.service(service).signs_tokens:
+        variables += ["SERVICE_CLIENTS", *(f"SERVICE_CLIENT_SECRET_{c.env_name}" for c in topology.clients)]
     return variables
 
 
@@ -248,10 +230,20 @@ def known_variable(service: str, variable: str) -> bool:
 
 
 def required_variables(service: str) -> list[str]:
-    """What a service's processes must be given: no default in code, the infrastructure, the peers, the
-    service-to-service credentials."""
-    peers = [f"{compose_render.env_name(peer)}_URL" for peer in peer_names()]
-    return sorted({*variables_without_default(service), *MUST_SET, *peers, *client_variables(service)})
+    """What a service's processes must be given: no default in code, the infrastructure, where the services
+    it calls are (<NAME>_URL, shared.settings `downstreams`), the list of services, the service-to-service
+    credentials."""
+    topology = model()
+    peers = [f"{topology.peer(callee).env_name}_URL" for callee in topology.callees(service)]
+    return sorted(
+        {
+            *variables_without_default(service),
+            *MUST_SET,
+            *peers,
+            "PLATFORM_SERVICES",
+            *client_variables(service),
+        }
+    )
 
 
 # --- cross-checks (each returns the problems it finds) ------------------------------------------------------
@@ -983,4 +975,4 @@ def k8s_layout_problems(topology: topology_model.Topology | None = None, root: P
 
 def without_venv(command: list[str]) -> list[str]:
     """manage_all.py runs the virtualenv's programs by path; an image has them on PATH."""
-    return [Path(word).name if word.startswith(str(manage_all.VENV_BIN)) else word for word in command]
+    return [Path(word).name if word.startswith(str(LOCAL_VENV_BIN)) else word for word in command]

@@ -12,9 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from devtools import deploy
+from devtools.instance import load_platform
+from devtools.programs import service_programs
 from tests.deployment import checks
 from tests.deployment.checks import (
     COMPOSE_FILE,
@@ -31,7 +32,6 @@ from tests.deployment.checks import (
     included_files,
     load_compose,
     load_module,
-    manage_all,
     model,
     required_variables,
     run,
@@ -85,12 +85,12 @@ def test_compose_cross_checks_catch_what_is_missing():
     assert compose_role_problems(broken) == ["orders: no beat entry ('orders-beat') in compose"]
 
     broken = copy.deepcopy(doc)
-    env = broken["services"]["catalog-worker"]["environment"]
-    del env["DATABASE_URL"], env["ORDERS_URL"]
+    env = broken["services"]["orders-worker"]["environment"]
+    del env["DATABASE_URL"], env["CATALOG_URL"]  # orders calls catalog
     env["BROKR_URL"] = "amqp://typo"
     problems = compose_environment_problems(broken)
-    assert "catalog-worker: DATABASE_URL, ORDERS_URL not set" in problems
-    assert "catalog-worker: BROKR_URL set but read by nothing (a typo?)" in problems
+    assert "orders-worker: CATALOG_URL, DATABASE_URL not set" in problems
+    assert "orders-worker: BROKR_URL set but read by nothing (a typo?)" in problems
 
     broken = copy.deepcopy(doc)
     broken["services"]["payments"]["environment"]["DATABASE_URL"] = "postgres://orders:x@postgres:5432/orders"
@@ -312,7 +312,6 @@ def test_compose_services_get_smtp_and_jwt_keys_as_secrets():
         env = environment(block)
         assert env["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
         assert (env["EMAIL_HOST"], env["EMAIL_PORT"]) == ("mailpit", "1025")
-        assert env["JWT_KEYS_FROM_ENV_ONLY"] == "true"
         assert env["JWT_PUBLIC_KEY_FILE"] == "/run/secrets/jwt_public_key"
         signs = service.signs_tokens
         assert ("jwt_private_key" in block["secrets"]) == signs, (
@@ -358,12 +357,10 @@ def test_compose_runs_the_gateway_in_front_of_every_service():
 
 
 def test_compose_worker_and_beat_commands_match_manage_all():
-    platform = manage_all.load_platform()
+    platform = load_platform()
     doc = load_compose()
     for service in platform.topology.services:
-        programs = {
-            p.name.rsplit("-", 1)[1]: p.command for p in manage_all.service_programs(platform, service)
-        }
+        programs = {p.name.rsplit("-", 1)[1]: p.command for p in service_programs(platform, service)}
         host = model().service(service.name).host_name
         worker = without_venv(programs["worker"])
         assert doc["services"][f"{host}-worker"]["command"] == worker
@@ -387,21 +384,3 @@ def test_committed_compose_files_equal_the_renderers_output():
     assert [path.name for path in compose_render.outputs()] == ["prometheus.yml"]
     stale = stale_outputs(compose_render)
     assert stale == [], f"out of date, run `.venv/bin/python compose/render.py`: {', '.join(stale)}"
-
-
-def test_the_yaml_writer_round_trips():
-    # The old YAML writer, kept in compose/render.py only while k8s/render.py loads it from there.
-    value = {
-        "plain": "text",
-        "looks-like-bool": "no",
-        "number-string": "8101",
-        "ports": "8101:8101",
-        "interpolated": "${A:?set A in x}",
-        "dollar": "$$HOSTNAME",
-        "empty": "",
-        "list": ["-c", "a b", "x: y", "#not-a-comment", "*alias", "!tag"],
-        "nested": [{"a": 1, "b": [True, None]}, {"c": {}}],
-        compose_render.Comment("a comment"): None,
-    }
-    expected = {key: item for key, item in value.items() if not isinstance(key, compose_render.Comment)}
-    assert yaml.safe_load(compose_render.to_yaml(value)) == expected

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from devtools import topology as topology_model
+from devtools.instance import load_platform
+from devtools.programs import service_programs
 from tests.deployment.checks import (
     ROOT,
-    manage_all,
     run,
     tool,
     without_venv,
@@ -94,9 +95,9 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_healthcheck():
 
 
 def test_image_command_is_the_web_server_as_manage_all_starts_it():
-    platform = manage_all.load_platform()
+    platform = load_platform()
     service = platform.topology.services[0]
-    web = next(p for p in manage_all.service_programs(platform, service) if p.name.endswith("-web"))
+    web = next(p for p in service_programs(platform, service) if p.name.endswith("-web"))
     expected = without_venv(web.command)
     substitutions = {
         f"127.0.0.1:{platform.instance.port(service.port)}": "0.0.0.0:${SERVICE_PORT}",
@@ -132,9 +133,12 @@ def test_container_gateway_configuration_passes_nginx_t(tmp_path):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         pytest.fail("nginx is missing: `python3 manage_all.py up` or .ci/run installs it")
+    # Run where the image runs it: in /app as the runtime and gateway stages fill it, so a module the
+    # renderer imports but the Dockerfile or .dockerignore leaves out fails here, not in the container.
+    app = image_app_directory(tmp_path / "app", stages=("runtime", "gateway"))
     conf = subprocess.run(
         [sys.executable, "-m", "gateway.render", "--container", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=app, capture_output=True, text=True, check=True,
         env={**os.environ, "FLOWER_BASIC_AUTH": "flower:not-a-real-password"},  # the container gets Flower's
     ).stdout.strip()  # fmt: skip
     text = Path(conf).read_text()
@@ -152,6 +156,42 @@ def test_container_gateway_configuration_passes_nginx_t(tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+
+
+def image_app_directory(app: Path, *, stages: tuple[str, ...]) -> Path:
+    """/app as the `stages` of the Dockerfile fill it: each `COPY <source>... <dest>` from the build
+    context (relative destinations under /app), each source also let through by .dockerignore."""
+    allowed = [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    app.mkdir(parents=True)
+    for stage in stages:
+        for keyword, rest in dockerfile_stage(stage):
+            if keyword != "COPY" or rest.startswith("--from"):
+                continue
+            *sources, dest = rest.split()
+            if not dest.startswith("./"):
+                continue  # outside /app (the requirements, during the build)
+            for source in sources:
+                assert any(source == a or source.startswith(f"{a}/") for a in allowed), (
+                    f"COPY {source}: .dockerignore leaves it out of the build context"
+                )
+                if (ROOT / source).is_dir():
+                    ignore = shutil.ignore_patterns("__pycache__", "tests")
+                    shutil.copytree(ROOT / source, app / dest, ignore=ignore)
+                    continue
+                target = app / dest / Path(source).name if dest.endswith("/") else app / dest
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / source, target)
+    return app
+
+
+def test_image_app_directory_lacks_what_the_dockerfile_does_not_copy(tmp_path):
+    app = image_app_directory(tmp_path / "app", stages=("runtime", "gateway"))
+    assert (app / "gateway" / "render.py").is_file() and (app / "topology.toml").is_file()
+    assert not (app / "devtools" / "cli.py").exists() and not (app / "services").exists()
+    broken = subprocess.run(
+        [sys.executable, "-c", "import devtools.instance"], cwd=app, capture_output=True, text=True
+    )
+    assert broken.returncode != 0 and "ModuleNotFoundError" in broken.stderr
 
 
 def test_dockerignore_keeps_secrets_and_the_virtualenv_out():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 from tests.deployment.checks import (
     ROOT,
     WORKFLOW,
+    model,
     run,
     tool,
 )
@@ -65,10 +67,25 @@ def test_workflow_lints_tests_builds_every_image_and_gates_the_deploy():
     matrix = jobs["images"]["strategy"]["matrix"]["service"]
     assert "needs.plan.outputs.services" in matrix
     plan = " ".join(step.get("run", "") for step in jobs["plan"]["steps"])
-    assert "topology.toml" in plan
+    assert "python3 -m devtools.deploy image-matrix" in plan
     deploy = jobs["deploy"]
     assert {"test", "images", "lint"} <= set(deploy["needs"])
     assert "refs/heads/main" in deploy["if"] and deploy["environment"] == "production"
     steps = " ".join(step.get("run", "") for step in deploy["steps"])
     assert "kubectl apply -k k8s/overlays/production" in steps
     assert "KUBE_CONFIG" in deploy["env"]
+
+
+def test_the_image_matrix_is_every_service_and_the_gateway_from_the_system_python():
+    """What the `plan` job prints, run as CI runs it: the system's python3, no virtualenv."""
+    printed = subprocess.run(
+        ["/usr/bin/python3", "-m", "devtools.deploy", "image-matrix"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    matrix = json.loads(printed)
+    services = [(entry["name"], entry["port"], entry["target"]) for entry in matrix]
+
+    assert services == [
+        *((service.name, service.port, "service") for service in model().services),
+        ("gateway", model().gateway.port, "gateway"),
+    ]

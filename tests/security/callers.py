@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from shared.auth.local_keys import generate_pair
+from shared.testing import generate_key_pair
 from tests.admin_session import SSO_COOKIE, STAFF, FormFields, csrf_token, origin, signed_in_session
 from tests.conftest import ROOT
 from tests.security.matrix import Caller
@@ -93,7 +93,7 @@ def build(platform) -> World:
 
     now = int(time.time())
     a_claims = _claims(customer["access"])
-    foreign_private = generate_pair()[0].decode()
+    foreign_private = generate_key_pair()[0].decode()
     service_token = _service_token(platform, shop)
     unscoped = _signed({
         "iss": ISSUER, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex, "aud": "platform-services",

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from devtools import topology
 from gateway import render
 from shared.testing import wait_until
-from tests.conftest import ROOT
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -55,8 +55,8 @@ def gateway_copy(
     """The e2e gateway's configuration rendered again, on a port of its own, without the internal
     balancers (their ports belong to the real gateway); optionally without the staff check on Flower, or
     asking another verifier."""
-    gateway = render.load_gateway(
-        ROOT / "topology.toml", "mutant", tmp_path, int(platform.env["PLATFORM_PORT_OFFSET"]),
+    gateway = render.gateway_of(
+        topology.load(), "mutant", tmp_path, int(platform.env["PLATFORM_PORT_OFFSET"]),
         instance_ports={name: (port,) for name, port in platform.ports.items() if name in platform.services},
     )  # fmt: skip
     port = free_port()
@@ -66,7 +66,7 @@ def gateway_copy(
     for sub in ("tmp", "cache", "log"):
         (gateway.nginx_dir / sub).mkdir(parents=True, exist_ok=True)
     (tmp_path / "log").mkdir(exist_ok=True)
-    env = {**platform.env, **platform.model("manage_all.flower_env(platform)")}
+    env = {**platform.env, **platform.model("environment.flower_env(platform)")}
     conf = render.render_conf(gateway, env)
     flower = conf.index("location /flower/ {")
     if loosen_flower:

@@ -66,7 +66,7 @@ def test_a_service_that_lets_anyone_list_users_fails_the_matrix(
     port = free_port()
     env = {
         **platform.env,
-        **platform.model(f"manage_all.service_env(platform, 'identity', {port})"),
+        **platform.model(f"environment.service_env(platform, 'identity', {port})"),
     }
     command = [
         str(VENV_BIN / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",

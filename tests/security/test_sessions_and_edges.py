@@ -198,10 +198,12 @@ def test_only_identity_holds_the_signing_key_and_each_service_its_own_secret_key
         ("catalog", "SECRET_KEY"),
         ("orders", "SERVICE_CLIENT_SECRET"),
         ("identity", "SERVICE_CLIENT_SECRET_ORDERS"),
+        ("orders", "CATALOG_URL"),  # where its downstreams are: no topology.toml to guess from
+        ("payments", "PAYMENT_PROVIDER_URL"),
     ],
 )
 def test_a_service_refuses_to_start_without_its_secrets_when_debug_is_off(platform, service, missing):
-    env = platform.model(f"manage_all.service_env(platform, {service!r})")
+    env = platform.model(f"environment.service_env(platform, {service!r})")
     env.pop(missing)
     env.pop("DEBUG", None)
 

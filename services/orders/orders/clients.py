@@ -10,10 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
-
 from shared.auth.client import ServiceTokenUnavailable, token_client
-from shared.http import DownstreamUnavailable, service_client
+from shared.http import DownstreamUnavailable, service_client, service_url
 from shared.saga import SAGA_SCOPE
 
 logger = logging.getLogger(__name__)
@@ -50,9 +48,7 @@ _SAGA_CLIENT_OPTIONS = {"read_timeout": 5.0, "attempts": 2, "fail_max": 5, "rese
 
 
 def _client(name: str):
-    return service_client(
-        name, settings.SERVICE_URLS[name], **_CLIENT_OPTIONS.get(name, _SAGA_CLIENT_OPTIONS)
-    )
+    return service_client(name, service_url(name), **_CLIENT_OPTIONS.get(name, _SAGA_CLIENT_OPTIONS))
 
 
 def _catalog():

@@ -1,5 +1,9 @@
 """orders' writes: placing orders, the status machine of docs/saga.md, the product read model,
 idempotency keys and carts. Views, handlers, tasks and admin actions call these; nothing else writes.
+
+Over 500 lines on purpose: the platform's convention is one `services.py` per service, the single place
+its writes live; the sections below (placing, the status machine, the read model, idempotency keys,
+carts) each keep to their own part of it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from shared.http import DownstreamUnavailable, ServiceClient, service_client
+from shared.http import DownstreamUnavailable, ServiceClient, service_client, service_url
 
 PROVIDER = "payment_provider"
 CONNECT_TIMEOUT_SECONDS = 0.5
@@ -52,7 +52,7 @@ def charge_description(order_id) -> str:
 def provider() -> ServiceClient:
     return service_client(
         PROVIDER,
-        settings.SERVICE_URLS[PROVIDER],
+        service_url(PROVIDER),
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=settings.PROVIDER_TIMEOUT_SECONDS,
         attempts=ATTEMPTS,

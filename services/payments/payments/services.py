@@ -1,4 +1,6 @@
 """payments' writes: the payment's life from `inventory.reserved` to captured, failed, refunded or voided.
+Over 500 lines on purpose: every rule that keeps money right below applies to all of it (claims, locks,
+idempotency keys), and reads best in the one module that is the service's only writer (the convention).
 
 The rules that keep money right (docs/saga.md, design rules 4-7):
 

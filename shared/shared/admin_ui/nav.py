@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import tomllib
-
-from shared.paths import REPO_ROOT
+from django.conf import settings
 
 # Where every service serves its admin, on its own port and at the gateway alike (shared.settings
 # mounts it at `admin/<service>/`; gateway/render.py routes the same path to it).
@@ -17,16 +14,10 @@ def admin_path(service: str) -> str:
     return ADMIN_PATH.format(service=service)
 
 
-@functools.cache
 def platform_services() -> tuple[str, ...]:
-    """Every service of the platform, in topology.toml's order.
-
-    The `[services]` tables of topology.toml: the same source as `settings.SERVICE_URLS` (shared.settings),
-    without its `[sandbox]` entries, which stand in for external systems and have no admin.
-    """
-    topology_file = REPO_ROOT / "topology.toml"
-    topology = tomllib.loads(topology_file.read_text()) if topology_file.exists() else {}
-    return tuple(topology.get("services", {}))
+    """Every service of the platform, in order: settings.PLATFORM_SERVICES, which every deployment sets
+    from the topology (without its sandboxes, which stand in for external systems and have no admin)."""
+    return tuple(settings.PLATFORM_SERVICES)
 
 
 def service_nav(current: str) -> list[dict]:

@@ -106,9 +106,9 @@ def token_client(scope: str = "") -> ServiceTokenClient:
     """This service's process-wide token client for `scope` (settings.SERVICE_CLIENT, SERVICE_URLS)."""
     from django.conf import settings
 
-    from shared.http import service_client
+    from shared.http import service_client, service_url
 
-    identity_url = settings.SERVICE_URLS["identity"]
+    identity_url = service_url("identity")
     key = (settings.SERVICE_CLIENT["ID"], scope, identity_url)
     with _clients_lock:
         if key not in _clients:

@@ -1,10 +1,10 @@
 """JWT (RS256) signing and verification keys, as every service loads them.
 
 identity signs tokens with its private key; every other service verifies them locally with the public
-key, so no request needs a round trip to identity. Keys come from the environment (`JWT_PRIVATE_KEY`,
-`JWT_PUBLIC_KEY` as PEM text, or `*_FILE` paths to mounted secrets). On a developer machine, where
-neither is given, the local key pair in `var/keys/` (git-ignored, see shared.auth.local_keys) is used and
-generated on first use, unless JWT_KEYS_FROM_ENV_ONLY forbids it (deployments).
+key, so no request needs a round trip to identity. Keys come from the environment: `JWT_PRIVATE_KEY` and
+`JWT_PUBLIC_KEY` as PEM text, or `JWT_PRIVATE_KEY_FILE` and `JWT_PUBLIC_KEY_FILE` naming files (mounted
+secrets; on a developer machine the pair manage_all.py generates into `var/keys/`, devtools.keys).
+A service never generates keys: without them it refuses to start, saying which variable to set.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.auth.local_keys import ensure_local_key_pair
+from django.core.exceptions import ImproperlyConfigured
+
 from shared.paths import REPO_ROOT
 
 DEFAULT_KEY_DIR = REPO_ROOT / "var" / "keys"
@@ -25,16 +26,25 @@ class KeyPair:
 
 
 def load_key_pair(env, *, signs: bool) -> KeyPair:
-    """Read the keys from the environment, or from the local key folder (generated if missing)."""
-    private_pem = env.str("JWT_PRIVATE_KEY", default="") if signs else ""
-    public_pem = env.str("JWT_PUBLIC_KEY", default="")
-    private_path = Path(env.str("JWT_PRIVATE_KEY_FILE", default=str(DEFAULT_KEY_DIR / "jwt-private.pem")))
-    public_path = Path(env.str("JWT_PUBLIC_KEY_FILE", default=str(DEFAULT_KEY_DIR / "jwt-public.pem")))
-    if (signs and not private_pem) or not public_pem:
-        if not env.bool("JWT_KEYS_FROM_ENV_ONLY", default=False):
-            ensure_local_key_pair(private_path, public_path)
-        if signs and not private_pem:
-            private_pem = private_path.read_text()
-        if not public_pem:
-            public_pem = public_path.read_text()
+    """The public key, and the private one when this service `signs`: PEM text from the environment, else
+    the file it names (by default the local pair in var/keys/)."""
+    public_pem = env.str("JWT_PUBLIC_KEY", default="") or _read(
+        env.str("JWT_PUBLIC_KEY_FILE", default=str(DEFAULT_KEY_DIR / "jwt-public.pem")), "JWT_PUBLIC_KEY"
+    )
+    private_pem = ""
+    if signs:
+        private_pem = env.str("JWT_PRIVATE_KEY", default="") or _read(
+            env.str("JWT_PRIVATE_KEY_FILE", default=str(DEFAULT_KEY_DIR / "jwt-private.pem")),
+            "JWT_PRIVATE_KEY",
+        )
     return KeyPair(private_pem=private_pem, public_pem=public_pem)
+
+
+def _read(path: str, variable: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"no {variable}: set it (PEM text) or {variable}_FILE; {path} cannot be read ({exc.strerror}). "
+            "On a developer machine, `python3 manage_all.py up` generates the local pair."
+        ) from None
