@@ -106,7 +106,7 @@ def test_every_alert_has_a_unit_test_that_fires_it_and_one_where_it_stays_silent
     every_alert = {name for path in RULE_FILES for name in alert_names(path)}
     assert every_alert >= {
         "ServiceDown", "HighErrorRatio", "HighLatencyP99", "OrdersStuck", "OutboxLag",
-        "DeadLettersWaiting", "CircuitOpen", "QueueBacklog",
+        "DeadLettersWaiting", "CircuitOpen", "QueueBacklog", "MessagesRejected",
     }  # fmt: skip
     assert every_alert - fired == set(), "alerts no unit test fires"
     assert every_alert - silent == set(), "alerts no unit test shows silent"

@@ -245,6 +245,8 @@ def _celery(env: environ.Env, service: str, event_types: list[str], delivery_lim
         # Task events cost broker messages on every task; Flower switches them on while it runs.
         "CELERY_WORKER_SEND_TASK_EVENTS": False,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,  # keep the JSON log format
+        # Dead-letters an undecodable body instead of acknowledging it (shared.messaging.consumer).
+        "CELERY_WORKER_CONSUMER": "shared.messaging.consumer:DeadLetteringConsumer",
         "CELERY_BEAT_SCHEDULE": beat,
     }
 

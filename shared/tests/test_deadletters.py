@@ -26,8 +26,10 @@ from kombu import Connection, Queue
 from shared.messaging import deadletters, topology
 from shared.messaging.events import publish_event
 from shared.messaging.relay import DELIVER_TASK
-from shared.testing import park_dead_letter, wait_until
+from shared.testing import park_dead_letter, scrape, wait_until
 from tests.conftest import SERVICE
+from tests.ledger.models import Credit
+from tests.ledger.services import account_credit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -529,3 +531,53 @@ def test_replay_of_a_chosen_id_leaves_the_other_dead_letters(poisons, worker, br
     _wait_dead_lettered(chosen)
     assert _failures(worker, other) == cycle
     assert other in _dead_letter_ids()
+
+
+# Messages a worker cannot run: rejected to the dead-letter queue, never acknowledged and lost
+
+
+BAD_MESSAGES = {
+    # id: (body, content type, encoding, headers beyond the id), what a broken or hostile publisher sends
+    "bad-json-task": (b'{"not": json', "application/json", "utf-8", {"task": DELIVER_TASK}),
+    "bad-json-no-task": (b'[{"id": ', "application/json", "utf-8", {}),
+    "bad-encoding": (b"\xff\xfe[]", "application/json", "utf-8", {"task": DELIVER_TASK}),
+    "pickle": (b"\x80\x04K\x01.", "application/x-python-serialize", "binary", {"task": DELIVER_TASK}),
+    "unknown-task": (b"[[], {}, {}]", "application/json", "utf-8", {"task": "nobody.knows_this"}),
+    "not-a-task": (b'"just a string"', "application/json", "utf-8", {}),
+}
+
+
+def test_every_message_a_worker_cannot_run_is_dead_lettered_with_a_reason_and_counted(worker, broker_url):
+    """Celery's own consumer acknowledged an undecodable body (logged, then gone); others flow on."""
+    before = _rejected(worker)
+    with Connection(broker_url) as conn:
+        producer = conn.Producer()
+        for message_id, (body, content_type, encoding, headers) in BAD_MESSAGES.items():
+            producer.publish(
+                body, exchange="", routing_key=f"{SERVICE}.events", content_type=content_type,
+                content_encoding=encoding, headers={"id": message_id, **headers}, message_id=message_id,
+            )  # fmt: skip
+    good = account_credit(account="after-bad-messages", amount=1)
+
+    try:
+        wait_until(
+            lambda: Credit.objects.filter(event_id=good.id).exists(),
+            timeout=60, message="the good event, queued behind them, handled",
+        )  # fmt: skip
+        parked = wait_until(lambda: _parked(BAD_MESSAGES), timeout=60, message="every bad message parked")
+        assert {dead.reason for dead in parked} == {"rejected"}
+        assert {dead.queue for dead in parked} == {f"{SERVICE}.events"}
+        wait_until(lambda: _rejected(worker) - before >= len(BAD_MESSAGES), message="rejections counted")
+        assert _rejected(worker) - before == len(BAD_MESSAGES)
+    finally:
+        deadletters.purge(list(BAD_MESSAGES))
+
+
+def _parked(ids) -> list[deadletters.DeadLetter] | None:
+    """The dead letters with these ids, once every one is there."""
+    found = [dead for dead in deadletters.peek(500) if dead.id in ids]
+    return found if len(found) == len(ids) else None
+
+
+def _rejected(worker) -> float:
+    return scrape(worker.metrics_url).value("celery_messages_rejected_total")

@@ -55,6 +55,12 @@ TASK_RUNS = Counter(
 TASK_RUNTIME = Histogram(
     "celery_task_runtime_seconds", "Wall time of a Celery task execution.", ["task"], buckets=DURATION_BUCKETS
 )
+MESSAGES_REJECTED = Counter(
+    "celery_messages_rejected",
+    "Messages a worker could not run as a task (undecodable body, disallowed content type, unknown task, "
+    "invalid task message): rejected to the queue's dead-letter exchange, never acknowledged.",
+    ["reason"],
+)
 INBOX_DUPLICATES = Counter(
     "inbox_duplicates_skipped",
     "Events a consumer had already handled, skipped by the inbox.",
