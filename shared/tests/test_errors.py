@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 from django.http import Http404
 from django.test import Client, RequestFactory
 from django.urls import get_resolver
@@ -20,6 +21,7 @@ from shared.testing import (
 )
 from shared.web import errors
 from shared.web.json_limits import json_depth
+from tests.conftest import free_port
 
 ECHO = "/api/echo/"
 ADMIN = f"/{django_settings.ADMIN_URL_PATH}"
@@ -198,3 +200,24 @@ def test_options_never_fails_on_any_route(client):
     paths = [path for path in api_paths() if path != "/api/broken/"]  # that one fails on purpose
     assert ECHO in paths and "/health/live" in paths
     assert options_failures({"anonymous": client}, paths) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_refuses_connections_is_a_503_with_retry_after_not_a_500(client):
+    """What a client sees while Postgres restarts: a real connection attempt refused (nothing listens on
+    the port), answered as a retryable 503 in the error shape."""
+    assert client.get("/api/accounts/").status_code == 200
+    connection = connections["default"]
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = str(free_port())  # free: nothing listens there
+    try:
+        refused = client.get("/api/accounts/")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
+    assert refused.json()["error"]["code"] == "database_unavailable"
+    assert client.get("/api/accounts/").status_code == 200  # and back once it is

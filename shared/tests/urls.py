@@ -5,6 +5,7 @@ from tests import api
 
 urlpatterns = service_urlpatterns(
     path("api/echo/", api.EchoApi.as_view()),
+    path("api/accounts/", api.AccountsApi.as_view()),
     path("api/forbidden/", api.forbidden),
     path("api/broken/", api.broken),
 )

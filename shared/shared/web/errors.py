@@ -14,6 +14,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import csrf, defaults
 from rest_framework import exceptions, status
@@ -21,6 +22,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
+
+# The database cannot be used right now: refused or dropped connections, a server shutting down or in
+# recovery, a query cancelled or a deadlock (psycopg raises all of these as OperationalError).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class DomainError(Exception):
@@ -104,10 +109,21 @@ def _validation_response(exc: exceptions.ValidationError, response: Response) ->
     return response
 
 
+# How long a client should wait before trying again after a 503 (Retry-After): a database restart or
+# failover, a broker outage the outbox rides out, typically take seconds.
+RETRY_AFTER_SECONDS = 5
+
+
 def exception_handler(exc, context):
     """DRF `EXCEPTION_HANDLER`: every handled error in the contract's shape."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return _database_unavailable(exc, context)
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, field_messages(exc.fields)), status=exc.status_code)
+        body = error_body(exc.code, exc.message, field_messages(exc.fields))
+        response = Response(body, status=exc.status_code)
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -127,6 +143,23 @@ def exception_handler(exc, context):
     elif isinstance(detail, list):
         detail = " ".join(str(item) for item in detail)
     response.data = error_body(code, str(detail))
+    return response
+
+
+def _database_unavailable(exc, context) -> Response:
+    """The database cannot be reached (restarting, failing over, connections refused or dropped): a
+    503 the client may retry, not a 500. Nothing was committed: the request's transaction, if any, was
+    rolled back with the connection (an Idempotency-Key makes the retry safe for order creation)."""
+    request = context.get("request")
+    logger.warning(
+        "database unavailable: answered 503",
+        extra={"error": str(exc).strip()[:200], "path": getattr(request, "path", None)},
+    )
+    response = Response(
+        error_body("database_unavailable", "The service cannot reach its database; try again shortly."),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
