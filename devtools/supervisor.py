@@ -131,7 +131,12 @@ class Supervisor:
 
     def states(self) -> dict[str, str]:
         """Every program's state: name -> RUNNING, STARTING, BACKOFF, FATAL, STOPPED..."""
-        return {info["name"]: info["statename"] for info in self._rpc().getAllProcessInfo()}
+        return {name: state for name, (state, _pid) in self.processes().items()}
+
+    def processes(self) -> dict[str, tuple[str, int | None]]:
+        """Every program's state and PID (None when it has no process)."""
+        infos = self._rpc().getAllProcessInfo()
+        return {info["name"]: (info["statename"], info["pid"] or None) for info in infos}
 
     def process_pid(self, program: str) -> int:
         return int(self._rpc().getProcessInfo(program)["pid"])

@@ -93,7 +93,8 @@ class RunningPlatform:
         `expression`), as JSON: what environment a process gets, which secrets it holds, so tests run
         copies as it does."""
         code = (
-            "import json; from devtools import environment, instance, local_monitoring, programs; "
+            "import json; "
+            "from devtools import environment, instance, local_monitoring, programs, supervisor; "
             f"platform = instance.load_platform(); print(json.dumps({expression}))"
         )
         answer = subprocess.run(
@@ -101,6 +102,11 @@ class RunningPlatform:
         )
         assert answer.returncode == 0, answer.stderr
         return json.loads(answer.stdout.strip().splitlines()[-1])
+
+    def processes(self) -> dict[str, tuple[str, int | None]]:
+        """supervisord's view of the instance through its XML-RPC interface: program -> (state, pid)."""
+        found = self.model("supervisor.Supervisor(platform.instance).processes()")
+        return {name: (state, pid) for name, (state, pid) in found.items()}
 
     def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         if args[:1] == ("up",):  # E2E_SCALE first, so that a test's own --scale has the last word

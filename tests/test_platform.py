@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -19,9 +18,9 @@ from tests.conftest import ROOT
 
 
 def _pid(platform, program: str) -> int | None:
-    status = platform.manage_all("status")
-    match = re.search(rf"^{re.escape(program)}\s+RUNNING\s+pid (\d+)", status.stdout, re.MULTILINE)
-    return int(match[1]) if match else None
+    """The program's PID while supervisord says it is RUNNING."""
+    state, pid = platform.processes()[program]
+    return pid if state == "RUNNING" else None
 
 
 def test_every_service_reports_healthy(platform, http):

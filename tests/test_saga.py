@@ -6,7 +6,6 @@ Each test makes its own customer and its own products, so tests never share stoc
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -287,8 +286,8 @@ def test_reservation_expiry_cancels_and_a_late_payment_is_refused(shop, provider
 
 
 def _pid(platform, program: str) -> int:
-    out = platform.supervisorctl("status", program).stdout
-    return int(re.search(r"pid (\d+)", out)[1])
+    _state, pid = platform.processes()[program]
+    return pid
 
 
 def test_killed_workers_mid_saga_lose_nothing_and_money_balances(shop, provider, platform):
