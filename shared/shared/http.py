@@ -74,6 +74,14 @@ class _CountedRedisStorage(pybreaker.CircuitRedisStorage):
         super().__init__(pybreaker.STATE_CLOSED, redis, namespace=_breaker_namespace(name))
         self.downstream = name
 
+    def _initialize_redis_state(self, state: str) -> None:
+        # pybreaker's own lets a RedisError out of the constructor: a process whose first call to a
+        # downstream came while Redis was down would fail that call. Missing keys read as closed anyway.
+        try:
+            super()._initialize_redis_state(state)
+        except RedisError:
+            logger.warning("breaker state not initialized (Redis)", extra={"downstream": self.downstream})
+
     @property
     def state(self) -> str:
         return pybreaker.CircuitRedisStorage.state.fget(self)
@@ -89,6 +97,19 @@ class _CountedRedisStorage(pybreaker.CircuitRedisStorage):
         previous = previous.decode() if isinstance(previous, bytes) else (previous or pybreaker.STATE_CLOSED)
         if previous != str(state):
             BREAKER_TRANSITIONS.labels(downstream=self.downstream, to=str(state)).inc()
+
+
+class _QuietWhileRedisIsSkipped(logging.Filter):
+    """pybreaker logs every RedisError with its traceback; a call the gate skipped is no news (the gate
+    logged the outage once, shared.redis_gate)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from shared.redis_gate import RedisSkipped
+
+        return not (record.exc_info and isinstance(record.exc_info[1], RedisSkipped))
+
+
+logging.getLogger("pybreaker").addFilter(_QuietWhileRedisIsSkipped())
 
 
 class _BreakerLog(pybreaker.CircuitBreakerListener):
@@ -192,9 +213,9 @@ def service_client(name: str, base_url: str, **options) -> ServiceClient:
     """The process-wide client for a downstream, its breaker state shared through the service's Redis."""
     key = (name, base_url)
     if key not in _clients:
-        from django_redis import get_redis_connection
+        from shared.redis_gate import redis_connection
 
-        _clients[key] = ServiceClient(name, base_url, redis=get_redis_connection("default"), **options)
+        _clients[key] = ServiceClient(name, base_url, redis=redis_connection(), **options)
     return _clients[key]
 
 
@@ -217,11 +238,11 @@ def known_downstreams() -> list[str]:
 
 def breaker_states(downstreams: list[str]) -> dict[str, str]:
     """The shared state of each downstream's breaker, as stored in Redis ("closed" when never set)."""
-    from django_redis import get_redis_connection
+    from shared.redis_gate import redis_connection
 
     suffix = f"{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:state"
     keys = [f"{_breaker_namespace(name)}:{suffix}" for name in downstreams]
-    values = get_redis_connection("default").mget(keys) if keys else []
+    values = redis_connection().mget(keys) if keys else []
     return {
         name: value.decode() if isinstance(value, bytes) else (value or pybreaker.STATE_CLOSED)
         for name, value in zip(downstreams, values, strict=True)

@@ -294,6 +294,7 @@ def service_settings(
     downstreams = list(dict.fromkeys(downstreams))  # in order, once each
     keys = load_key_pair(env, signs=signs_tokens)
     redis_url = env.str("REDIS_URL", default=DEFAULT_REDIS_URL)
+    redis_timeout = env.float("REDIS_TIMEOUT_SECONDS", default=0.25)
     client_secret = (
         _secret(
             env, "SERVICE_CLIENT_SECRET", debug=debug, local_default=f"insecure-local-only-{service}-client"
@@ -320,7 +321,9 @@ def service_settings(
                 "BACKEND": "django_redis.cache.RedisCache",
                 "LOCATION": redis_url,
                 "KEY_PREFIX": service,
-                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+                # Short: a local Redis answers in a millisecond, and a hung one must not hold a request
+                # (shared.redis_gate then stops asking it for REDIS_BACKOFF_SECONDS).
+                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": redis_timeout, "SOCKET_TIMEOUT": redis_timeout},
             }
         },
         AUTH_PASSWORD_VALIDATORS=_PASSWORD_VALIDATORS,
@@ -335,6 +338,7 @@ def service_settings(
         # Django's refusals in the contract's error shape too (shared.web.errors; handlers: shared.web.urls).
         CSRF_FAILURE_VIEW="shared.web.errors.csrf_failure",
         REDIS_URL=redis_url,
+        REDIS_BACKOFF_SECONDS=env.float("REDIS_BACKOFF_SECONDS", default=5.0),
         REST_FRAMEWORK=_rest_framework(authentication=api_authentication, debug=debug),
         JWT=_jwt(env, keys),
         # Seconds a revocation-list read may take before the request goes on under the fail policy.

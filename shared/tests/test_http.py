@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import redis
 from django.conf import settings
+from prometheus_client import REGISTRY
 
-from shared.http import DownstreamUnavailable, ServiceClient
+from shared.http import DownstreamUnavailable, ServiceClient, forget_clients, service_client
+from shared.redis_gate import GATE
 
 
 class Downstream:
@@ -236,3 +239,37 @@ def test_correlation_id_is_sent_downstream(redis_client):
         assert seen["request_id"] == "journey-42"
     finally:
         server.shutdown()
+
+
+# Redis hung: the breaker's shared state is waited on once, then skipped (shared.redis_gate)
+
+
+@contextlib.contextmanager
+def redis_hung(redis_client, seconds: float):
+    """The real Redis accepts connections and answers no command (CLIENT PAUSE ALL), as when it hangs."""
+    redis_client.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+    try:
+        yield
+    finally:
+        redis_client.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_a_hung_redis_costs_one_timeout_then_every_call_skips_it_and_still_goes_through(
+    downstream, redis_client, caplog
+):
+    GATE.reset()
+    client = service_client(f"test-{uuid.uuid4()}", downstream.url, attempts=1)  # as services make them
+    skipped_before = REGISTRY.get_sample_value("redis_calls_skipped_total") or 0.0
+
+    with redis_hung(redis_client, seconds=5), caplog.at_level("WARNING", logger="shared.redis_gate"):
+        answers = [client.get("/thing").status_code for _ in range(10)]
+
+    assert answers == [200] * 10  # the downstream was called every time: the breaker fell back to closed
+    assert downstream.requests == 10
+    outages = [r for r in caplog.records if r.message.startswith("Redis unavailable")]
+    assert len(outages) == 1  # one timeout paid; every later Redis call was skipped at once
+    assert (REGISTRY.get_sample_value("redis_calls_skipped_total") or 0.0) - skipped_before >= 10
+    GATE.reset()
+    assert client.get("/thing").status_code == 200  # Redis answers again: used again
+    assert redis_client.get(f"breaker:{client.name}:pybreaker:state") is not None
+    forget_clients()

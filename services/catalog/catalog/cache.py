@@ -10,13 +10,13 @@ commit, misses the cache) and again right after commit (a reader that ran betwee
 the commit may have cached the old rows under the new version; the second bump orphans them).
 
 Redis is an optimisation, not a dependency: if it cannot be reached, reads go to the database and the
-cache stands back for a few seconds so that requests do not each wait for a connection timeout.
+cache stands back for a few seconds (the process's Redis gate, shared.redis_gate, which every other use
+of Redis in the process honours too) so that requests do not each wait for a timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable
 
@@ -24,23 +24,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
+from shared.redis_gate import GATE
 
 VERSION_KEY = "products:version"
-_OUTAGE_BACKOFF_SECONDS = 5.0
-_cache_down_until = 0.0
 
 
 def _cache_available() -> bool:
-    return time.monotonic() >= _cache_down_until
+    return GATE.available()
 
 
-def _cache_failed(operation: str) -> None:
-    global _cache_down_until
-    _cache_down_until = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
-    logger.warning(
-        "product cache unavailable; using the database", extra={"operation": operation}, exc_info=True
-    )
+def _cache_failed(operation: str, error: Exception) -> None:
+    """The cache failed (django_redis wraps Redis' errors): the gate stands every Redis use back."""
+    GATE.failed(f"product cache {operation}", error)
 
 
 def catalog_version() -> int | None:
@@ -53,8 +48,8 @@ def catalog_version() -> int | None:
             # Start from the clock, not 1: entries cached under an older run's numbers must not match.
             cache.add(VERSION_KEY, time.time_ns(), timeout=None)
             version = cache.get(VERSION_KEY)
-    except Exception:
-        _cache_failed("version")
+    except Exception as exc:
+        _cache_failed("version", exc)
         return None
     return version
 
@@ -66,8 +61,8 @@ def _bump() -> None:
         cache.incr(VERSION_KEY)
     except ValueError:  # no version yet: nothing cached can be current either
         cache.add(VERSION_KEY, time.time_ns(), timeout=None)
-    except Exception:
-        _cache_failed("bump")
+    except Exception as exc:
+        _cache_failed("bump", exc)
 
 
 def invalidate_products() -> None:
@@ -87,14 +82,14 @@ def cached(key: str, compute: Callable[[], dict]) -> tuple[dict, bool]:
     versioned_key = f"products:{version}:{hashlib.sha256(key.encode()).hexdigest()}"
     try:
         data = cache.get(versioned_key)
-    except Exception:
-        _cache_failed("get")
+    except Exception as exc:
+        _cache_failed("get", exc)
         return compute(), False
     if data is not None:
         return data, True
     data = compute()
     try:
         cache.set(versioned_key, data, timeout=settings.CATALOG_CACHE_SECONDS)
-    except Exception:
-        _cache_failed("set")
+    except Exception as exc:
+        _cache_failed("set", exc)
     return data, False

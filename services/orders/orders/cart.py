@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
+from shared.redis_gate import guarded
 from shared.web.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,11 @@ def _redis():
 
 @contextlib.contextmanager
 def _store():
-    """The Redis client; an outage answers 503 instead of a server error."""
+    """The Redis client; an outage answers 503 instead of a server error, at once while Redis is known
+    to be failing (shared.redis_gate)."""
     try:
-        yield _redis()
+        with guarded("cart"):
+            yield _redis()
     except RedisError as exc:
         logger.error("cart store unreachable", exc_info=True)
         raise ServiceUnavailable(
