@@ -71,8 +71,8 @@ class _CountedRedisStorage(pybreaker.CircuitRedisStorage):
     """
 
     def __init__(self, name: str, redis) -> None:
+        self.downstream = name  # before pybreaker's constructor, which initializes the state in Redis
         super().__init__(pybreaker.STATE_CLOSED, redis, namespace=_breaker_namespace(name))
-        self.downstream = name
 
     def _initialize_redis_state(self, state: str) -> None:
         # pybreaker's own lets a RedisError out of the constructor: a process whose first call to a

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 
 from shared.http import DownstreamUnavailable, ServiceClient, forget_clients, service_client
 from shared.redis_gate import GATE
+from shared.testing import wait_until
 
 
 class Downstream:
@@ -246,12 +247,21 @@ def test_correlation_id_is_sent_downstream(redis_client):
 
 @contextlib.contextmanager
 def redis_hung(redis_client, seconds: float):
-    """The real Redis accepts connections and answers no command (CLIENT PAUSE ALL), as when it hangs."""
+    """The real Redis accepts connections and answers no command (CLIENT PAUSE ALL), as when it hangs.
+    CLIENT UNPAUSE would wait out the pause too (Redis 7 pauses it with the rest): the block ends when
+    Redis answers again."""
     redis_client.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
     try:
         yield
     finally:
-        redis_client.execute_command("CLIENT", "UNPAUSE")
+        wait_until(lambda: _answers(redis_client), timeout=seconds + 10, message="Redis answering again")
+
+
+def _answers(redis_client) -> bool:
+    try:
+        return redis_client.ping()
+    except redis.exceptions.RedisError:
+        return False
 
 
 def test_a_hung_redis_costs_one_timeout_then_every_call_skips_it_and_still_goes_through(
@@ -261,7 +271,7 @@ def test_a_hung_redis_costs_one_timeout_then_every_call_skips_it_and_still_goes_
     client = service_client(f"test-{uuid.uuid4()}", downstream.url, attempts=1)  # as services make them
     skipped_before = REGISTRY.get_sample_value("redis_calls_skipped_total") or 0.0
 
-    with redis_hung(redis_client, seconds=5), caplog.at_level("WARNING", logger="shared.redis_gate"):
+    with redis_hung(redis_client, seconds=3), caplog.at_level("WARNING", logger="shared.redis_gate"):
         answers = [client.get("/thing").status_code for _ in range(10)]
 
     assert answers == [200] * 10  # the downstream was called every time: the breaker fell back to closed
@@ -269,6 +279,9 @@ def test_a_hung_redis_costs_one_timeout_then_every_call_skips_it_and_still_goes_
     outages = [r for r in caplog.records if r.message.startswith("Redis unavailable")]
     assert len(outages) == 1  # one timeout paid; every later Redis call was skipped at once
     assert (REGISTRY.get_sample_value("redis_calls_skipped_total") or 0.0) - skipped_before >= 10
+    with redis_hung(redis_client, seconds=3):  # a process whose first call comes during the outage
+        created_during = service_client(f"test-{uuid.uuid4()}", downstream.url, attempts=1)
+        assert created_during.get("/thing").status_code == 200
     GATE.reset()
     assert client.get("/thing").status_code == 200  # Redis answers again: used again
     assert redis_client.get(f"breaker:{client.name}:pybreaker:state") is not None

@@ -110,7 +110,9 @@ def test_events_wait_while_the_broker_is_stopped_and_flow_when_it_returns(worker
     try:
         started = time.monotonic()
         event = account_credit(account="dave", amount=4)
-        assert time.monotonic() - started < 5, "a broker outage must not hang the business transaction"
+        # One refused connect and one retry on a fresh connection, no pause between attempts: a request
+        # that commits while the broker is down is not held (it waited 4 s on kombu's reconnect pauses).
+        assert time.monotonic() - started < 1, "a broker outage must not hold the business transaction"
         row = OutboxEvent.objects.get(id=event.id)
         assert row.published_at is None
         assert row.attempts == 1 and row.last_error  # the fast path tried and recorded why it failed

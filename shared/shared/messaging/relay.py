@@ -42,7 +42,9 @@ def _producer():
     producer = getattr(_state, "producer", None)
     if producer is None:
         connection = current_app.connection_for_write()
-        connection.connect()
+        # One attempt: kombu's connect() tries again after 2 s, and the fast path runs in a request,
+        # which would wait twice that when the broker is down (the caller retries on a fresh one once).
+        connection.ensure_connection(max_retries=0)
         channel = connection.channel()
         for entity in (topology.unroutable_exchange, topology.unroutable_queue, topology.events_exchange):
             entity(channel).declare()
