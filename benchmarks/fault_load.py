@@ -1,0 +1,238 @@
+"""Orders at a steady rate through the gateway, one real fault in the middle, then the invariants read from
+the services' databases. Prints one JSON line: what clients saw during the fault and whether every
+invariant held once the platform was quiet again.
+
+    .venv/bin/python benchmarks/fault_load.py --fault redis-pause
+    .venv/bin/python benchmarks/fault_load.py --fault broker-stop --rate 6 --duration 40
+
+Faults: none, redis-pause (CLIENT PAUSE ALL: Redis hangs), broker-stop (rabbitmqctl stop_app, then
+start_app), postgres-restart, kill-workers (SIGKILL every Celery worker of the instance). Redis, RabbitMQ
+and Postgres are this machine's own, shared by every instance on it: run one fault at a time, with no
+other platform under load. The figures and what they proved are in docs/reliability.md.
+
+Invariants, from each service's database: every accepted order terminal; per product, on_hand +
+reserved + sold unchanged and nothing left reserved; a confirmed order has one captured payment of its
+total, any other order none; no outbox row left unpublished in any service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devtools import instance, supervisor  # noqa: E402
+
+SHIPPING = {"line1": "1 Fault Street", "city": "Chaos", "postal_code": "00000", "country": "US"}
+CARDS = ["tok_visa"] * 4 + ["tok_chargeDeclined"]  # one in five declined: compensations run too
+TERMINAL = ("confirmed", "rejected", "cancelled")
+QUIET_TIMEOUT = 180.0
+
+
+class Run:
+    def __init__(self, platform: instance.Platform) -> None:
+        self.platform = platform
+        self.gateway = f"http://127.0.0.1:{platform.instance.port(platform.topology.gateway.port)}"
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+        self.results: list[tuple[float, float, int | str, str]] = []  # (sent at, seconds, status, order id)
+        self.lock = threading.Lock()
+
+    def database(self, service: str) -> psycopg.Connection:
+        endpoints = self.platform.endpoints
+        return psycopg.connect(
+            host=endpoints.postgres_host, port=endpoints.postgres_port, user="root",
+            dbname=self.platform.instance.database(service), autocommit=True,
+        )  # fmt: skip
+
+    def login(self) -> str:
+        answer = self.http.post(
+            f"{self.gateway}/api/v1/auth/token/",
+            json={"email": "customer@example.com", "password": "customer-demo-pass-1"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return answer.json()["access"]
+
+    def products(self, token: str, count: int) -> list[str]:
+        answer = self.http.get(
+            f"{self.gateway}/api/v1/products/?page_size={count}",
+            headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        )  # fmt: skip
+        answer.raise_for_status()
+        return [product["id"] for product in answer.json()["results"]]
+
+    def place(self, index: int, token: str, products: list[str], started: float) -> None:
+        body = {
+            "items": [{"product_id": products[index % len(products)], "quantity": 1}],
+            "payment_token": CARDS[index % len(CARDS)],
+            "shipping_address": SHIPPING,
+        }
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+        sent = time.monotonic()
+        try:
+            answer = self.http.post(f"{self.gateway}/api/v1/orders/", json=body, headers=headers, timeout=60)
+            status, order_id = answer.status_code, answer.json().get("id", "") if answer.ok else ""
+        except requests.RequestException as exc:
+            status, order_id = type(exc).__name__, ""
+        with self.lock:
+            self.results.append((sent - started, time.monotonic() - sent, status, order_id))
+
+
+def inject(fault: str, seconds: float, platform: instance.Platform) -> None:
+    if fault == "redis-pause":
+        subprocess.run(["redis-cli", "CLIENT", "PAUSE", str(int(seconds * 1000)), "ALL"], check=True)
+    elif fault == "broker-stop":
+        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True)
+        time.sleep(seconds)
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True)
+    elif fault == "postgres-restart":
+        (version,) = (path.name for path in Path("/etc/postgresql").iterdir())  # Debian's one cluster
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True)
+    elif fault == "kill-workers":
+        for name, (state, pid) in supervisor.Supervisor(platform.instance).processes().items():
+            if name.endswith("-worker") and state == "RUNNING" and pid:
+                subprocess.run(["kill", "-KILL", str(pid)], check=True)
+
+
+def stock_totals(run: Run, products: list[str]) -> dict[str, tuple[int, int]]:
+    with run.database("inventory") as db:
+        rows = db.execute(
+            "SELECT product_id::text, on_hand + reserved + sold, reserved FROM inventory_stock "
+            "WHERE product_id::text = ANY(%s)",
+            [products],
+        ).fetchall()
+    return {product: (total, reserved) for product, total, reserved in rows}
+
+
+def pending_outbox(run: Run) -> dict[str, int]:
+    pending = {}
+    for service in run.platform.topology.service_names:
+        with run.database(service) as db:
+            count = db.execute("SELECT count(*) FROM messaging_outboxevent WHERE published_at IS NULL")
+            pending[service] = count.fetchone()[0]
+    return pending
+
+
+def wait_for_quiet(run: Run, order_ids: list[str]) -> dict[str, str]:
+    """Every accepted order's status once all are terminal and no outbox row waits (or at the timeout)."""
+    deadline = time.monotonic() + QUIET_TIMEOUT
+    while True:
+        with run.database("orders") as db:
+            statuses = dict(db.execute(
+                "SELECT id::text, status FROM orders_order WHERE id::text = ANY(%s)", [order_ids]
+            ).fetchall())  # fmt: skip
+        settled = all(statuses.get(order_id) in TERMINAL for order_id in order_ids)
+        if (settled and not any(pending_outbox(run).values())) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(1)
+
+
+def payment_problems(run: Run, order_ids: list[str]) -> list[str]:
+    with run.database("orders") as db:
+        orders = {
+            order_id: (status, total)
+            for order_id, status, total in db.execute(
+                "SELECT id::text, status, total FROM orders_order WHERE id::text = ANY(%s)", [order_ids]
+            ).fetchall()
+        }
+    with run.database("payments") as db:
+        captured: dict[str, list] = {}
+        for order_id, amount in db.execute(
+            "SELECT order_id::text, amount FROM payments_payment WHERE status = 'captured' "
+            "AND order_id::text = ANY(%s)",
+            [order_ids],
+        ).fetchall():
+            captured.setdefault(order_id, []).append(amount)
+    problems = []
+    for order_id, (status, total) in orders.items():
+        amounts = captured.get(order_id, [])
+        if status == "confirmed" and amounts != [total]:
+            problems.append(f"{order_id} confirmed with captured {amounts}, total {total}")
+        if status != "confirmed" and amounts:
+            problems.append(f"{order_id} {status} but captured {amounts}")
+    return problems
+
+
+def percentile_ms(values: list[float], fraction: float) -> int:
+    if not values:
+        return 0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--fault",
+        required=True,
+        choices=["none", "redis-pause", "broker-stop", "postgres-restart", "kill-workers"],
+    )
+    parser.add_argument("--rate", type=float, default=6.0, help="orders per second (open loop)")
+    parser.add_argument("--duration", type=float, default=40.0, help="seconds of load")
+    parser.add_argument("--fault-at", type=float, default=10.0, help="seconds into the load")
+    parser.add_argument("--fault-seconds", type=float, default=15.0, help="how long the fault lasts")
+    parser.add_argument("--products", type=int, default=20)
+    args = parser.parse_args()  # fmt: skip
+
+    run = Run(instance.load_platform())
+    token = run.login()
+    products = run.products(token, args.products)
+    before = stock_totals(run, products)
+
+    started = time.monotonic()
+    threading.Timer(args.fault_at, inject, (args.fault, args.fault_seconds, run.platform)).start()
+    with ThreadPoolExecutor(64) as pool:
+        index = 0
+        while time.monotonic() - started < args.duration:
+            pool.submit(run.place, index, token, products, started)
+            index += 1
+            time.sleep(max(0.0, index / args.rate - (time.monotonic() - started)))
+
+    accepted = [order_id for _at, _s, status, order_id in run.results if status == 202]
+    statuses = wait_for_quiet(run, accepted)
+    after = stock_totals(run, products)
+    during = [
+        s for at, s, _status, _id in run.results if args.fault_at <= at < args.fault_at + args.fault_seconds
+    ]
+    counts: dict[str, int] = {}
+    for _at, _s, status, _id in run.results:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    invariants = {
+        "accepted orders terminal": all(statuses.get(order_id) in TERMINAL for order_id in accepted),
+        "stock conserved, none reserved": all(
+            after[p][0] == before[p][0] and after[p][1] == 0 for p in products if p in before
+        ),
+        "one captured payment per confirmed order": not payment_problems(run, accepted),
+        "no outbox row pending": not any(pending_outbox(run).values()),
+    }
+    print(json.dumps({
+        "fault": args.fault,
+        "orders": len(run.results),
+        "answers": counts,
+        "post_p50_ms_during_fault": percentile_ms(during, 0.5),
+        "post_p99_ms_during_fault": percentile_ms(during, 0.99),
+        "post_p99_ms_whole_run": percentile_ms([s for _at, s, _st, _id in run.results], 0.99),
+        "confirmed": sum(status == "confirmed" for status in statuses.values()),
+        "mean_s_per_post": round(statistics.fmean([s for _a, s, _st, _i in run.results]), 3),
+        "invariants": invariants,
+    }))  # fmt: skip
+    return 0 if all(invariants.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
