@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "suites",
         nargs="*",
         metavar="SUITE",
-        help="shared, sandbox, a service, system, browser, security (default: all)",
+        help="shared, sandbox, a service, system, browser, security, chaos (default: all)",
     )
     test.add_argument("--no-install", action="store_true", help="do not create or update .venv")
     return parser

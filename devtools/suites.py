@@ -16,7 +16,7 @@ from devtools.paths import ROOT, SANDBOX_DIR, SHARED_DIR, VENV_PYTHON
 
 PYTEST_COMMAND = ("-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider")
 # Cross-service suites beside `system`, each on its own platform instance: `manage_all.py test browser`.
-CROSS_SERVICE_SUITES = {"browser": "tests/browser", "security": "tests/security"}
+CROSS_SERVICE_SUITES = {"browser": "tests/browser", "security": "tests/security", "chaos": "tests/chaos"}
 # Suites that start a platform instance (and check the gateway's and monitoring's files): they need nginx
 # and Prometheus' tools on the machine first.
 PLATFORM_SUITES = frozenset({"system", *CROSS_SERVICE_SUITES})
