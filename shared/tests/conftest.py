@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -100,6 +102,17 @@ class WorkerProcess:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+@contextlib.contextmanager
+def worker_paused(worker):
+    """Freeze the worker (its consumer, so its pool gets nothing new) while a test counts queues or runs a
+    sweep of its own that the worker's periodic one must not beat to the rows."""
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(worker.process.pid, signal.SIGCONT)
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,7 @@ of the test service, whose always-failing `ledger.poisoned` handler dead-letters
 from __future__ import annotations
 
 import json
-import os
-import signal
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from io import StringIO
 
@@ -27,7 +24,7 @@ from shared.messaging import deadletters, topology
 from shared.messaging.events import publish_event
 from shared.messaging.relay import DELIVER_TASK
 from shared.testing import park_dead_letter, scrape, wait_until
-from tests.conftest import SERVICE
+from tests.conftest import SERVICE, worker_paused
 from tests.ledger.models import Credit
 from tests.ledger.services import account_credit
 
@@ -447,16 +444,6 @@ def _wait_dead_lettered(event_id: str) -> deadletters.DeadLetter:
         return next((dead for dead in deadletters.peek(500) if dead.id == event_id), None)
 
     return wait_until(parked, timeout=60, message=f"{event_id} in {DEAD_LETTER}")
-
-
-@contextmanager
-def worker_paused(worker):
-    """Freeze the worker so the queues can be counted before it consumes what was just replayed."""
-    os.kill(worker.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(worker.process.pid, signal.SIGCONT)
 
 
 @pytest.fixture

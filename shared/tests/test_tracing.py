@@ -20,6 +20,7 @@ from shared.messaging.events import Event, new_event
 from shared.messaging.models import OutboxEvent
 from shared.observability import context, tracing
 from shared.observability.gunicorn_conf import ACCESS_LOG_FORMAT, AccessLogFilter
+from tests.conftest import worker_paused
 from tests.ledger.services import account_credit
 from tests.test_context import _capture_json_logger
 
@@ -83,15 +84,16 @@ def test_an_event_carries_the_publishing_span_to_the_broker_and_into_its_handler
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sweep_running_in_another_trace_still_continues_the_events_own_trace(spans):
-    relay._broker_down_until = time.monotonic() + 60  # the fast path stands aside: the sweep publishes
-    with _tracer().start_as_current_span("handler") as handler_span:
-        event = account_credit(account="swept", amount=1)
-    relay._broker_down_until = 0.0
-    assert OutboxEvent.objects.get(id=event.id).published_at is None
+def test_a_sweep_running_in_another_trace_still_continues_the_events_own_trace(spans, worker):
+    with worker_paused(worker):  # its periodic sweep would publish the row first, in its own process
+        relay._broker_down_until = time.monotonic() + 60  # the fast path stands aside: the sweep publishes
+        with _tracer().start_as_current_span("handler") as handler_span:
+            event = account_credit(account="swept", amount=1)
+        relay._broker_down_until = 0.0
+        assert OutboxEvent.objects.get(id=event.id).published_at is None
 
-    with _tracer().start_as_current_span("run/messaging.relay_outbox") as sweep_span:
-        relay.sweep()
+        with _tracer().start_as_current_span("run/messaging.relay_outbox") as sweep_span:
+            relay.sweep()
     [publish] = _spans_about(spans, event.id, "publish")
     assert publish.context.trace_id == handler_span.get_span_context().trace_id
     assert publish.context.trace_id != sweep_span.get_span_context().trace_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -116,15 +117,26 @@ class Caller:
     cookies: dict
 
 
+# The whole matrix comes from one address, faster than any client would: the gateway's per-address
+# limit may answer 429 first. That says nothing about authorization, so the probe does what a client
+# does, waits as told by Retry-After and asks again (nginx refused it before any service saw it).
+RATE_LIMITED_RETRIES = 5
+
+
 def probe(session: requests.Session, base: str, method: str, path: str, caller: Caller) -> requests.Response:
     body = {} if method in ("POST", "PUT", "PATCH") else None
     # A connection of its own per probe: a kept-alive one the server closes meanwhile would fail a POST
-    # that never arrived, and a probe is never sent twice.
+    # that never arrived, and a probe is never sent twice unless the edge refused it unseen (429).
     headers = {**caller.headers, "Connection": "close"}
-    return session.request(
-        method, base + path, json=body, headers=headers, cookies=caller.cookies,
-        allow_redirects=False, timeout=15,
-    )  # fmt: skip
+    for _attempt in range(RATE_LIMITED_RETRIES):
+        answer = session.request(
+            method, base + path, json=body, headers=headers, cookies=caller.cookies,
+            allow_redirects=False, timeout=15,
+        )  # fmt: skip
+        if answer.status_code != 429:
+            return answer
+        time.sleep(float(answer.headers.get("Retry-After") or 1))
+    return answer
 
 
 def expected_outcome(policy: dict, access: str, caller: str) -> str:
@@ -225,15 +237,36 @@ def location_cells(policy: dict, services: list[str], callers: list[Caller], gat
     return cells
 
 
+class SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    """Connections from one local address (a loopback alias such as 127.0.1.3)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
 def failures(cells: list[Cell], workers: int = 8) -> list[str]:
     """Every cell that does not hold, as readable lines (empty when all hold). Probes run side by side:
-    none of them depends on another's effect (a deleted product answers 404, which is still "ok")."""
+    none of them depends on another's effect (a deleted product answers 404, which is still "ok").
+
+    Each worker sends from a loopback address of its own (127.0.1.<n>): the matrix is thousands of
+    probes, and from one address the gateway's per-address limit would shape its pace (tests/addresses.py).
+    """
     local = threading.local()
+    sources = iter(f"127.0.1.{n}" for n in range(1, workers + 1))
+    sources_lock = threading.Lock()
 
     def check(cell: Cell) -> str | None:
         if not hasattr(local, "session"):
+            with sources_lock:
+                source = next(sources)
             local.session = requests.Session()
             local.session.trust_env = False
+            local.session.mount("http://", SourceAddressAdapter(source))
         return cell.failure(local.session)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

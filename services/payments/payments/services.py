@@ -1,6 +1,4 @@
 """payments' writes: the payment's life from `inventory.reserved` to captured, failed, refunded or voided.
-Over 500 lines on purpose: every rule that keeps money right below applies to all of it (claims, locks,
-idempotency keys), and reads best in the one module that is the service's only writer (the convention).
 
 The rules that keep money right (docs/saga.md, design rules 4-7):
 
@@ -15,6 +13,9 @@ The rules that keep money right (docs/saga.md, design rules 4-7):
 - A charge whose answer never came back is "in doubt". When the saga gives up on such a payment
   (deadline, expiry, cancellation), the provider is asked what happened under the charge key, and
   anything it took is refunded.
+
+Over 500 lines on purpose: these rules apply to all of it (claims, locks, idempotency keys), and read
+best in the one module that is the service's only writer (the platform's convention).
 """
 
 from __future__ import annotations

@@ -147,9 +147,9 @@ def exception_handler(exc, context):
 
 
 def _database_unavailable(exc, context) -> Response:
-    """The database cannot be reached (restarting, failing over, connections refused or dropped): a
-    503 the client may retry, not a 500. Nothing was committed: the request's transaction, if any, was
-    rolled back with the connection (an Idempotency-Key makes the retry safe for order creation)."""
+    """The database cannot be used (restarting, failing over, connections refused or dropped): a 503 the
+    client may retry, not a 500. A transaction the error interrupted was rolled back; a retry of order
+    creation with the same Idempotency-Key is answered from whatever did commit."""
     request = context.get("request")
     logger.warning(
         "database unavailable: answered 503",
