@@ -215,8 +215,21 @@ def pending_outbox(run: Run) -> dict[str, int]:
     return pending
 
 
+def queued_messages(platform: instance.Platform) -> int:
+    """Messages waiting in the services' event and task queues (ready, not yet delivered to a worker)."""
+    waiting = 0
+    with kombu.Connection(platform.instance.broker_url) as connection:
+        channel = connection.default_channel
+        for service in platform.topology.service_names:
+            for queue in (f"{service}.events", f"{service}.tasks"):
+                waiting += channel.queue_declare(queue=queue, passive=True).message_count
+    return waiting
+
+
 def wait_for_quiet(run: Run, order_ids: list[str]) -> dict[str, str]:
-    """Every accepted order's status once all are terminal and no outbox row waits (or at the timeout)."""
+    """Every accepted order's status once all are terminal, no outbox row waits and every service's
+    queues are drained (a slow consumer, e-mails, may still be working through the load), or at the
+    timeout."""
     deadline = time.monotonic() + QUIET_TIMEOUT
     while True:
         with run.database("orders") as db:
@@ -224,7 +237,8 @@ def wait_for_quiet(run: Run, order_ids: list[str]) -> dict[str, str]:
                 "SELECT id::text, status FROM orders_order WHERE id::text = ANY(%s)", [order_ids]
             ).fetchall())  # fmt: skip
         settled = all(statuses.get(order_id) in TERMINAL for order_id in order_ids)
-        if (settled and not any(pending_outbox(run).values())) or time.monotonic() > deadline:
+        quiet = settled and not any(pending_outbox(run).values()) and not queued_messages(run.platform)
+        if quiet or time.monotonic() > deadline:
             return statuses
         time.sleep(1)
 
