@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -165,7 +167,7 @@ def inject(fault: str, seconds: float, platform: instance.Platform) -> None:
         wanted = "-worker" if fault == "kill-workers" else "orders-web"
         for name, (state, pid) in supervisor.Supervisor(platform.instance).processes().items():
             if wanted in name and state == "RUNNING" and pid:
-                subprocess.run(["kill", "-KILL", str(pid)], check=True)
+                os.kill(pid, signal.SIGKILL)
     elif fault == "bad-messages":
         publish_bad_messages(platform)
 

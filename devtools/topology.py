@@ -36,8 +36,24 @@ class Route:
     access: str
 
 
+class Named:
+    """What a service and a sandbox are called outside Python: in variables and as hosts."""
+
+    name: str
+
+    @property
+    def env_name(self) -> str:
+        """The name in environment variables: ORDERS in ORDERS_URL."""
+        return self.name.upper()
+
+    @property
+    def host_name(self) -> str:
+        """The name as a host (compose service, Kubernetes Service)."""
+        return self.name.replace("_", "-")
+
+
 @dataclass(frozen=True)
-class Service:
+class Service(Named):
     """One bounded context: a Django project under services/<name>/ with its own database."""
 
     name: str
@@ -54,36 +70,18 @@ class Service:
     sends_mail: bool = False  # talks SMTP
 
     @property
-    def env_name(self) -> str:
-        """The name in environment variables: ORDERS in ORDERS_URL."""
-        return self.name.upper()
-
-    @property
-    def host_name(self) -> str:
-        """The name as a host (compose service, Kubernetes Service)."""
-        return self.name.replace("_", "-")
-
-    @property
     def directory(self) -> Path:
         return ROOT / "services" / self.name
 
 
 @dataclass(frozen=True)
-class Sandbox:
+class Sandbox(Named):
     """A stand-in for an external system (a WSGI app of ours), run like any other process."""
 
     name: str
     port: int
     app: str  # "package.module:application", importable from the repository root
     threads: int = 8
-
-    @property
-    def env_name(self) -> str:
-        return self.name.upper()
-
-    @property
-    def host_name(self) -> str:
-        return self.name.replace("_", "-")
 
 
 @dataclass(frozen=True)
