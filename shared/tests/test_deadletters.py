@@ -566,5 +566,80 @@ def _parked(ids) -> list[deadletters.DeadLetter] | None:
     return found if len(found) == len(ids) else None
 
 
-def _rejected(worker) -> float:
-    return scrape(worker.metrics_url).value("celery_messages_rejected_total")
+def _rejected(worker, reason: str | None = None) -> float:
+    labels = {"reason": reason} if reason else {}
+    return scrape(worker.metrics_url).value("celery_messages_rejected_total", **labels)
+
+
+# Events a handler cannot read: dead-lettered before any handler runs, never half-applied
+
+
+def _credit_envelope(event_id: str, **changes) -> dict:
+    envelope = {
+        "id": event_id, "type": "ledger.credited", "version": 1, "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "a-publisher", "correlation_id": event_id, "causation_id": None,
+        "data": {"account": f"unreadable-{event_id}", "amount": 1},
+    }  # fmt: skip
+    envelope.update(changes)
+    return {name: value for name, value in envelope.items() if value is not ...}
+
+
+UNREADABLE_EVENTS = {
+    # reason counted: envelope changes (`...` removes the field)
+    "unsupported_event_version": {"version": 3},
+    "malformed_event": {"version": "1"},
+}
+MISSING_FIELDS = ({"type": ...}, {"data": ...}, {"data": "a string"}, {"id": "not-a-uuid"})
+
+
+def test_an_event_in_a_version_no_handler_reads_or_with_missing_fields_is_dead_lettered_not_applied(
+    worker, broker_url
+):
+    from celery import current_app
+
+    changes = [
+        UNREADABLE_EVENTS["unsupported_event_version"],
+        UNREADABLE_EVENTS["malformed_event"],
+        *MISSING_FIELDS,
+    ]
+    envelopes = [_credit_envelope(str(uuid.uuid4()), **change) for change in changes]
+    readable_v2 = _credit_envelope(str(uuid.uuid4()), version=2)
+    before = {reason: _rejected(worker, reason) for reason in UNREADABLE_EVENTS}
+    message_ids = [f"unreadable-{n}" for n in range(len(envelopes))]
+    with Connection(broker_url) as conn:
+        producer = conn.Producer()
+        for message_id, envelope in [*zip(message_ids, envelopes, strict=True), ("readable-v2", readable_v2)]:
+            message = current_app.amqp.as_task_v2(message_id, DELIVER_TASK, args=(envelope,), kwargs={})
+            producer.publish(
+                message.body, exchange="", routing_key=f"{SERVICE}.events", headers=message.headers,
+                serializer="json", **message.properties,
+            )  # fmt: skip
+
+    try:
+        credited = wait_until(
+            lambda: Credit.objects.filter(event_id=readable_v2["id"]).first(),
+            timeout=60, message="the version 2 event handled",
+        )  # fmt: skip
+        assert credited.account == readable_v2["data"]["account"]
+        parked = wait_until(lambda: _parked(message_ids), timeout=60, message="every unreadable event parked")
+        assert {(dead.reason, dead.queue) for dead in parked} == {("rejected", f"{SERVICE}.events")}
+        unreadable_ids = [envelope.get("id") for envelope in envelopes]
+        assert not Credit.objects.filter(event_id__in=[i for i in unreadable_ids if _is_uuid(i)]).exists()
+        wait_until(
+            lambda: _rejected(worker, "malformed_event") - before["malformed_event"] >= len(envelopes) - 1,
+            message="malformed events counted",
+        )  # fmt: skip
+        assert _rejected(worker, "unsupported_event_version") - before["unsupported_event_version"] == 1
+        assert worker.output_contains(
+            "ledger.credited version 3 is not read by tests.ledger.handlers.on_credited"
+        )
+    finally:
+        deadletters.purge(message_ids)
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -18,16 +19,19 @@ from tests.ledger.services import account_credit
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_event_of_a_rolled_back_transaction_is_never_published(observe):
+def test_event_of_a_rolled_back_transaction_is_never_published(observe, worker):
     observer = observe(["ledger.credited"])
 
     with pytest.raises(RuntimeError):
         account_credit(account="rollback", amount=5, fail_after_publish=True)
     relay.sweep()
+    marker = account_credit(account="after-the-rollback", amount=1)
 
-    observer.drain(1.0)
-    assert observer.messages == []
-    assert OutboxEvent.objects.count() == 0
+    # Anything the rollback or the sweep had published would have arrived before the marker.
+    assert observer.wait_for(1) == [marker.id]
+    assert list(OutboxEvent.objects.values_list("id", flat=True)) == [uuid.UUID(marker.id)]
+    # Handled before the test ends, so that its effect does not land in the next test's database.
+    wait_until(lambda: Credit.objects.filter(event_id=marker.id).exists(), message="the marker handled")
     assert not Account.objects.filter(name="rollback").exists()
 
 
@@ -44,9 +48,11 @@ def test_committed_event_is_published_once_and_handled_once(observe, worker):
     credit = wait_until(lambda: Credit.objects.filter(event_id=event.id).first(), message="credit")
     assert (credit.account, credit.amount) == ("alice", 10)
     assert credit.correlation_id == "corr-committed"  # carried in the envelope into the handler
-    observer.drain(1.0)
-    assert observer.event_ids() == [event.id]
-    assert Credit.objects.count() == 1
+    marker = account_credit(account="after-alice", amount=1)
+    # A second publish of the first event, or a second effect, would have come before the marker's.
+    assert observer.wait_for(2) == [event.id, marker.id]
+    wait_until(lambda: Credit.objects.filter(event_id=marker.id).exists(), message="the marker handled")
+    assert sorted(Credit.objects.values_list("account", flat=True)) == ["after-alice", "alice"]
 
 
 def test_envelope_has_the_contract_fields(observe):
@@ -93,7 +99,9 @@ def test_the_same_event_delivered_three_times_takes_effect_once(worker):
     wait_until(lambda: Credit.objects.filter(event_id=event.id).exists(), message="first delivery")
     envelope = OutboxEvent.objects.get(id=event.id).envelope
     for _ in range(2):
-        relay._publish_one(relay._producer(), envelope)
+        relay._publish_one(
+            relay._producer(relay.SWEEP_TIMEOUT_SECONDS), envelope, relay.SWEEP_TIMEOUT_SECONDS
+        )
 
     marker = account_credit(account="marker", amount=1)
     wait_until(lambda: Credit.objects.filter(event_id=marker.id).exists(), message="marker handled")
@@ -103,6 +111,13 @@ def test_the_same_event_delivered_three_times_takes_effect_once(worker):
 
 def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def _rabbitmqctl_eval(expression: str) -> str:
+    answer = subprocess.run(
+        ["rabbitmqctl", "-q", "eval", expression], check=True, capture_output=True, text=True, timeout=60
+    )
+    return answer.stdout.strip()
 
 
 def test_events_wait_while_the_broker_is_stopped_and_flow_when_it_returns(worker):
@@ -129,6 +144,28 @@ def test_events_wait_while_the_broker_is_stopped_and_flow_when_it_returns(worker
     )
     assert OutboxEvent.objects.get(id=event.id).published_at is not None
     assert Credit.objects.filter(event_id=event.id).count() == 1
+
+
+def test_a_broker_that_stops_confirming_holds_the_request_for_the_confirm_timeout_only(worker):
+    """A memory alarm makes RabbitMQ stop reading from publishers: the confirm never comes. Without a
+    limit the request that committed the event waited for it forever (a stalled link does the same)."""
+    account_credit(account="warm-up", amount=1)  # the fast path's connection is open before the alarm
+    previous = _rabbitmqctl_eval("vm_memory_monitor:get_vm_memory_high_watermark().")
+    _rabbitmqctl("set_vm_memory_high_watermark", "0")
+    try:
+        started = time.monotonic()
+        event = account_credit(account="erin", amount=3)
+        assert time.monotonic() - started < relay.FAST_PATH_TIMEOUT_SECONDS + 1
+        row = OutboxEvent.objects.get(id=event.id)
+        assert row.published_at is None and row.last_error  # gave up, left to the sweep, said why
+    finally:
+        _rabbitmqctl("set_vm_memory_high_watermark", previous)
+
+    credit = wait_until(
+        lambda: Credit.objects.filter(event_id=event.id).first(), timeout=60, message="event after the alarm"
+    )  # fmt: skip
+    assert credit.account == "erin"
+    assert OutboxEvent.objects.get(id=event.id).published_at is not None
 
 
 def test_publish_event_outside_a_transaction_is_refused():

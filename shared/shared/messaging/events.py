@@ -33,6 +33,11 @@ class MalformedEvent(ValueError):
     """A message that is not an event envelope: it can never be handled, so it is dead-lettered."""
 
 
+class UnsupportedEventVersion(MalformedEvent):
+    """An event in a version no local handler of its type accepts: dead-lettered, never half-applied,
+    until a release that reads it replays it."""
+
+
 @dataclass(frozen=True)
 class Event:
     id: str
@@ -54,6 +59,9 @@ class Event:
             raise MalformedEvent(f"event envelope lacks {', '.join(missing)}")
         if not isinstance(envelope["data"], dict):
             raise MalformedEvent("event data must be an object")
+        version = envelope["version"]
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise MalformedEvent("event version must be a positive integer")
         try:
             uuid.UUID(str(envelope["id"]))
         except ValueError as exc:

@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 
 from shared.messaging import subscriptions
-from shared.messaging.events import Event
+from shared.messaging.events import Event, UnsupportedEventVersion
 from shared.messaging.models import InboxMessage, stored_correlation_id
 from shared.observability import context, metrics, tracing
 
@@ -65,6 +65,15 @@ def deliver(envelope: dict) -> None:
     if not handlers:
         logger.warning("event with no local handler ignored", extra=log_extra)
         return
+    unread = [
+        consumer
+        for consumer, handler in handlers
+        if event.version not in subscriptions.accepted_versions(handler)
+    ]
+    if unread:
+        raise UnsupportedEventVersion(
+            f"{event.type} version {event.version} is not read by {', '.join(unread)}"
+        )
     with (
         context.bound(correlation_id=event.correlation_id, causation_id=event.id),
         context.about(event_id=event.id, event_type=event.type, order_id=event.data.get("order_id")),

@@ -33,15 +33,22 @@ DELIVER_TASK = "events.deliver"
 # After the broker failed, the fast path leaves events to the sweep for a while instead of making
 # every request wait for a connection timeout.
 _BROKER_BACKOFF_SECONDS = 5.0
+# How long a connect, and a publish's wait for the broker's confirm, may take. Without a limit, a link
+# that stalls (a broker that hangs or stops reading, a middlebox that drops packets) holds the request
+# that committed the event forever. Giving up loses nothing: the row stays unmarked for the sweep. The
+# fast path runs inside a client's request, so it gives up soon; the sweep runs in a worker and waits
+# longer, so that a slow but working link still carries every event.
+FAST_PATH_TIMEOUT_SECONDS = 0.5
+SWEEP_TIMEOUT_SECONDS = 5.0
 _state = threading.local()
 _broker_down_until = 0.0
 
 
-def _producer():
+def _producer(timeout: float):
     """One confirm-mode producer per thread, created on first use and dropped after a failure."""
     producer = getattr(_state, "producer", None)
     if producer is None:
-        connection = current_app.connection_for_write()
+        connection = current_app.connection_for_write(connect_timeout=timeout)
         # One attempt: kombu's connect() tries again after 2 s, and the fast path runs in a request,
         # which would wait twice that when the broker is down (the caller retries on a fresh one once).
         connection.ensure_connection(max_retries=0)
@@ -54,16 +61,18 @@ def _producer():
 
 
 def _drop_producer() -> None:
+    """Forget the thread's producer after a failure. Its connection is dropped without AMQP's closing
+    handshake (`collect`): a broker that stopped reading, or a stalled link, never answers Close-Ok."""
     producer = getattr(_state, "producer", None)
     _state.producer = None
     if producer is not None:
         try:
-            producer.connection.close()
-        except Exception:  # already broken; closing is best effort
-            logger.debug("closing a broken broker connection failed", exc_info=True)
+            producer.connection.collect()
+        except Exception:  # already broken; dropping is best effort
+            logger.debug("dropping a broken broker connection failed", exc_info=True)
 
 
-def _publish_one(producer, envelope: dict) -> None:
+def _publish_one(producer, envelope: dict, timeout: float) -> None:
     """Publish as a Celery task message and wait for the broker's confirm (raises if refused).
 
     The publish span continues the trace recorded in the envelope (the request or handler that
@@ -86,21 +95,25 @@ def _publish_one(producer, envelope: dict) -> None:
             serializer="json",
             delivery_mode=2,
             retry=False,
+            timeout=timeout,
+            confirm_timeout=timeout,
             **message.properties,
         )
 
 
-def _publish_rows(rows: list[OutboxEvent]) -> tuple[list, Exception | None]:
+def _publish_rows(rows: list[OutboxEvent], timeout: float) -> tuple[list, Exception | None]:
     """Publish in order; stop at the first failure. Returns the confirmed ids and the error, if any."""
     confirmed: list = []
     for row in rows:
         try:
-            _publish_one(_producer(), row.envelope)
+            _publish_one(_producer(timeout), row.envelope, timeout)
         except Exception as first_error:
-            # A connection idle for long may have been closed by the broker: retry once on a fresh one.
             _drop_producer()
+            if isinstance(first_error, TimeoutError):  # the broker or the link hangs: a new one would too
+                return confirmed, first_error
+            # A connection idle for long may have been closed by the broker: retry once on a fresh one.
             try:
-                _publish_one(_producer(), row.envelope)
+                _publish_one(_producer(timeout), row.envelope, timeout)
             except Exception:
                 _drop_producer()
                 return confirmed, first_error
@@ -112,8 +125,9 @@ def mark_published(ids: list) -> None:
     OutboxEvent.objects.filter(id__in=ids).update(published_at=timezone.now(), attempts=F("attempts") + 1)
 
 
-def relay_batch(*, ids: list | None = None, limit: int = 100) -> int:
-    """Publish up to `limit` pending rows (only `ids` if given). Returns how many were confirmed."""
+def relay_batch(*, ids: list | None = None, limit: int = 100, timeout: float = SWEEP_TIMEOUT_SECONDS) -> int:
+    """Publish up to `limit` pending rows (only `ids` if given), giving up on a connect or a confirm
+    after `timeout` seconds. Returns how many were confirmed."""
     global _broker_down_until
     with transaction.atomic():
         pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(published_at__isnull=True)
@@ -122,7 +136,7 @@ def relay_batch(*, ids: list | None = None, limit: int = 100) -> int:
         rows = list(pending.order_by("created_at")[:limit])
         if not rows:
             return 0
-        confirmed, error = _publish_rows(rows)
+        confirmed, error = _publish_rows(rows, timeout)
         if confirmed:
             mark_published(confirmed)
         if error is not None:
@@ -143,7 +157,7 @@ def publish_after_commit(event_id) -> None:
     if time.monotonic() < _broker_down_until:
         return
     try:
-        relay_batch(ids=[event_id])
+        relay_batch(ids=[event_id], timeout=FAST_PATH_TIMEOUT_SECONDS)
     except Exception:
         logger.exception("outbox fast path failed; the sweep will retry", extra={"event_id": str(event_id)})
 

@@ -7,6 +7,10 @@
 
 The keys become the bindings of `<service>.events`; the values are the handlers, each one an
 inbox consumer of its own (named by its dotted path, so keep handler paths stable).
+
+A handler reads version 1 of its event unless it says otherwise with `@accepts_versions(1, 2)`: an
+event in a version one of its handlers does not read is dead-lettered before any handler runs (design
+section 6), so a new version rolls out by teaching consumers first, producers second.
 """
 
 from __future__ import annotations
@@ -16,6 +20,22 @@ from functools import cache
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+DEFAULT_VERSIONS = frozenset({1})
+
+
+def accepts_versions(*versions: int):
+    """Declare the versions of its event type a handler reads (decorator)."""
+
+    def declare(handler: Callable) -> Callable:
+        handler.event_versions = frozenset(versions)
+        return handler
+
+    return declare
+
+
+def accepted_versions(handler: Callable) -> frozenset[int]:
+    return getattr(handler, "event_versions", DEFAULT_VERSIONS)
 
 
 def normalized(subscriptions: dict[str, str | list[str]]) -> dict[str, tuple[str, ...]]:

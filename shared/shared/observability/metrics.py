@@ -57,8 +57,9 @@ TASK_RUNTIME = Histogram(
 )
 MESSAGES_REJECTED = Counter(
     "celery_messages_rejected",
-    "Messages a worker could not run as a task (undecodable body, disallowed content type, unknown task, "
-    "invalid task message): rejected to the queue's dead-letter exchange, never acknowledged.",
+    "Messages a worker could not run (undecodable body, disallowed content type, unknown task, invalid "
+    "task message, malformed event, event version no handler reads): rejected to the queue's dead-letter "
+    "exchange, never acknowledged.",
     ["reason"],
 )
 INBOX_DUPLICATES = Counter(

@@ -1,7 +1,9 @@
+from shared.messaging.subscriptions import accepts_versions
 from shared.observability import context
 from tests.ledger.models import Credit
 
 
+@accepts_versions(1, 2)  # version 2 only adds fields: the tests show a declared version is read
 def on_credited(event) -> None:
     # Deliberately not idempotent by itself: the inbox alone must make redeliveries harmless.
     Credit.objects.create(
