@@ -138,6 +138,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         local_monitoring.ensure_binaries()
     if "browser" in names:
         packages.ensure_chromium()
+    if args.full:
+        chosen = [suites.with_full_sets(suite) for suite in chosen]
     provision.provision(platform)
     reports = platform.instance.var_dir / "test-reports"
     results = [suites.run_suite(suite, args.pytest_arguments, reports) for suite in chosen]
@@ -207,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="shared, sandbox, a service, system, browser, security, chaos (default: all)",
     )
     test.add_argument("--no-install", action="store_true", help="do not create or update .venv")
+    test.add_argument(
+        "--full", action="store_true", help="the full chaos set (slow, outside CI) instead of the core one"
+    )
     return parser
 
 

@@ -123,7 +123,11 @@ def peer_urls(platform: Platform) -> dict[str, str]:
         service.env_name: topology.balancer_port(service) or service.port for service in topology.services
     }
     ports |= {sandbox.env_name: sandbox.port for sandbox in topology.sandboxes}
-    return {f"{name}_URL": f"http://127.0.0.1:{platform.instance.port(port)}" for name, port in ports.items()}
+    urls = {f"{name}_URL": f"http://127.0.0.1:{platform.instance.port(port)}" for name, port in ports.items()}
+    # A sandbox stands in for a system outside the platform, so its URL may be given instead: the outside
+    # system's own test endpoint, or a proxy in front of the sandbox (the chaos suite's link faults).
+    given = {f"{sandbox.env_name}_URL" for sandbox in topology.sandboxes} & set(os.environ)
+    return urls | {name: os.environ[name] for name in given}
 
 
 def demo_logins() -> dict[str, str]:

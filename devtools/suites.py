@@ -3,6 +3,7 @@ the counts read from pytest's JUnit XML report (machine-readable), not from its 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -20,6 +21,11 @@ CROSS_SERVICE_SUITES = {"browser": "tests/browser", "security": "tests/security"
 # Suites that start a platform instance (and check the gateway's and monitoring's files): they need nginx
 # and Prometheus' tools on the machine first.
 PLATFORM_SUITES = frozenset({"system", *CROSS_SERVICE_SUITES})
+# The chaos suite's faults restart what its platform depends on: it gets an instance of its own (ports
+# shifted by 2000, its own databases, vhost and Redis database), so nothing of e2e's is in its way.
+OWN_INSTANCES = {"chaos": {"E2E_INSTANCE": "chaos", "E2E_PORT_OFFSET": "2000", "E2E_REDIS_DB": "2"}}
+# Set by `test --full`: suites with a slow full set (chaos) run it instead of their core set.
+FULL_SETS_VARIABLE = "PLATFORM_TESTS_FULL"
 NO_TESTS_COLLECTED = 5  # pytest's exit status: a suite that runs nothing has failed
 
 
@@ -75,8 +81,8 @@ class SuiteResult:
 
 
 def all_suites(platform: Platform) -> list[Suite]:
-    """shared, then every service in topology order, then the cross-service suites: system (tests/), and
-    browser and security (tests/browser, tests/security), each starting the e2e instance for itself."""
+    """shared, then every service in topology order, then the cross-service suites: system (tests/),
+    browser, security and chaos, each starting its platform instance for itself (e2e; chaos its own)."""
     shared_env = service_env(platform, SHARED_TESTS_ROLE) | {"DJANGO_SETTINGS_MODULE": "tests.settings"}
     suites = [Suite("shared", SHARED_DIR, (), shared_env)]
     if SANDBOX_DIR.is_dir():
@@ -87,7 +93,10 @@ def all_suites(platform: Platform) -> list[Suite]:
     env = caller_env() | {"PYTHONUNBUFFERED": "1"}
     others = tuple(f"--ignore={path}" for path in CROSS_SERVICE_SUITES.values())
     suites.append(Suite("system", ROOT, ("tests", *others), env))
-    suites += [Suite(name, ROOT, (path,), env) for name, path in CROSS_SERVICE_SUITES.items()]
+    suites += [
+        Suite(name, ROOT, (path,), env | OWN_INSTANCES.get(name, {}))
+        for name, path in CROSS_SERVICE_SUITES.items()
+    ]
     return suites
 
 
@@ -98,6 +107,11 @@ def select_suites(suites: list[Suite], names: list[str]) -> list[Suite]:
     if unknown:
         raise PlatformError(f"unknown test suite {', '.join(unknown)}: choose from {', '.join(known)}")
     return [suite for suite in suites if not names or suite.name in names]
+
+
+def with_full_sets(suite: Suite) -> Suite:
+    """The suite with its slow full sets (the chaos suite's every scenario) asked for: `test --full`."""
+    return dataclasses.replace(suite, env=suite.env | {FULL_SETS_VARIABLE: "1"})
 
 
 def pytest_command(suite: Suite, pytest_arguments: list[str], report: Path) -> list[str]:

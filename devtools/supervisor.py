@@ -141,6 +141,12 @@ class Supervisor:
     def process_pid(self, program: str) -> int:
         return int(self._rpc().getProcessInfo(program)["pid"])
 
+    def restart(self, program: str) -> None:
+        """Stop one program gracefully and start it again, returning once it is RUNNING."""
+        rpc = self._rpc()
+        rpc.stopProcess(program)
+        rpc.startProcess(program)
+
     def start(self) -> None:
         """Start supervisord on the rendered configuration, or make a running one apply it."""
         if self.pid() is not None:

@@ -65,6 +65,16 @@ def test_peers_are_found_through_their_balancers_whatever_the_instance_count(pla
     assert environment.peer_urls(scaled) == urls
 
 
+def test_a_sandboxs_url_may_be_given_but_a_services_may_not(platform, monkeypatch):
+    monkeypatch.setenv("PAYMENT_PROVIDER_URL", "http://127.0.0.1:40001")
+    monkeypatch.setenv("CATALOG_URL", "http://127.0.0.1:40002")
+
+    urls = environment.peer_urls(platform)
+
+    assert urls["PAYMENT_PROVIDER_URL"] == "http://127.0.0.1:40001"  # an outside system's, or a proxy's
+    assert urls["CATALOG_URL"] == "http://127.0.0.1:15152"  # services are always found through the instance
+
+
 def test_every_process_of_the_instance_is_planned_once(platform):
     names = [program.name for program in programs.all_programs(platform)]
 
@@ -97,8 +107,22 @@ def test_the_suites_are_every_part_in_order_and_system_leaves_the_others_alone(p
     system = next(suite for suite in planned if suite.name == "system")
     ignored = {"--ignore=tests/browser", "--ignore=tests/security", "--ignore=tests/chaos"}
     assert ignored <= set(system.arguments)
+    instances = {
+        suite.name: suite.env.get("E2E_INSTANCE") for suite in planned if suite.name in suites.PLATFORM_SUITES
+    }
+    assert instances["chaos"] == "chaos"  # its faults restart what its platform depends on: its own copy
+    assert instances["chaos"] not in {instances[name] for name in ("system", "browser", "security")}
     with pytest.raises(PlatformError, match="unknown test suite nope"):
         suites.select_suites(planned, ["nope"])
+
+
+def test_full_asks_every_chosen_suite_for_its_full_set_and_nothing_else_changes(platform):
+    chaos = next(suite for suite in suites.all_suites(platform) if suite.name == "chaos")
+    full = suites.with_full_sets(chaos)
+
+    assert full.env == chaos.env | {suites.FULL_SETS_VARIABLE: "1"}
+    assert suites.FULL_SETS_VARIABLE not in chaos.env
+    assert (full.name, full.directory, full.arguments) == (chaos.name, chaos.directory, chaos.arguments)
 
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1"
