@@ -7,7 +7,7 @@ import json
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections
+from django.db import OperationalError, connections
 from django.http import Http404
 from django.test import Client, RequestFactory
 from django.urls import get_resolver
@@ -221,3 +221,37 @@ def test_a_database_that_refuses_connections_is_a_503_with_retry_after_not_a_500
     assert refused["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
     assert refused.json()["error"]["code"] == "database_unavailable"
     assert client.get("/api/accounts/").status_code == 200  # and back once it is
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_refuses_connections_is_a_503_on_the_admin_pages_too(admin_user):
+    """Outside DRF (the admin's session and user are read by middleware and the admin's own views),
+    people saw Django's 500 page while Postgres restarted."""
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    assert client.get(ADMIN).status_code == 200
+    connection = connections["default"]
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = str(free_port())
+    try:
+        admin_page = client.get(ADMIN)
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+
+    assert admin_page.status_code == 503
+    assert admin_page["Retry-After"] == str(errors.RETRY_AFTER_SECONDS)
+    assert admin_page["Content-Type"].startswith("text/html")
+    assert b"cannot reach its database" in admin_page.content
+    assert client.get(ADMIN).status_code == 200  # and back once it is
+
+
+def test_a_database_error_outside_drf_is_a_json_503_for_programs():
+    try:
+        raise OperationalError("connection refused")
+    except OperationalError:
+        response = errors.server_error(RequestFactory().get("/api/v1/anything/"))
+
+    assert (response.status_code, response["Retry-After"]) == (503, str(errors.RETRY_AFTER_SECONDS))
+    assert json.loads(response.content)["error"]["code"] == "database_unavailable"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views import csrf, defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -204,10 +205,29 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    """`handler500`: never leak a traceback; the log line (with correlation id) holds the details."""
+    """`handler500`: never leak a traceback; the log line (with correlation id) holds the details.
+
+    Django calls it while the exception is being handled. A database that cannot be used is a retryable
+    503 here too: the admin's pages, plain views and middleware (the session, the signed-in user) reach
+    the database outside DRF, and a restart must not show people or programs a 500."""
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return _database_unavailable_outside_drf(request)
     if _is_admin_page(request):
         return defaults.server_error(request)
     return _json_error(500, "server_error", "Internal server error.")
+
+
+def _database_unavailable_outside_drf(request) -> HttpResponse:
+    message = "The service cannot reach its database; try again shortly."
+    if _is_admin_page(request):
+        page = (
+            f"<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1><p>{message}</p>"
+        )
+        response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
+    else:
+        response = _json_error(503, "database_unavailable", message)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def require_methods(*methods: str):
