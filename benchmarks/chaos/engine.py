@@ -98,6 +98,7 @@ def _checks(run, scenario, facts, placed, statuses, since, before, products) -> 
         ),
         "one captured payment per confirmed order": invariants.payment_problems(run, placed),
         "at most one charge per order at the provider": invariants.provider_problems(run, placed),
+        "every queue consumed again": invariants.consumer_problems(run.platform),
         "no outbox row pending": [
             f"{s}: {n} unpublished" for s, n in invariants.pending_outbox(run).items() if n
         ],

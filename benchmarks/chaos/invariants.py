@@ -1,12 +1,13 @@
 """What must hold once the platform is quiet, read from the services' databases, the broker, the mail
 directory and the provider sandbox. Each check returns the problems it found (empty when it holds).
 
-(a) every accepted order terminal; (b) per product on_hand + reserved + sold unchanged, nothing left
-reserved; (c) a confirmed order has one captured payment of its total and any other order none, and the
-provider holds at most one successful charge per order, refunded unless the order is confirmed;
-(d) no outbox row unpublished, nothing parked in a dead-letter queue but the bad messages sent;
-(e) every event reached each of its consumers' inboxes once, and every event that warrants an e-mail
-has exactly one notification and exactly one e-mail.
+(a) every order the scenario created terminal (those whose client got no 202 too); (b) per product
+on_hand + reserved + sold unchanged, nothing left reserved; (c) a confirmed order has one captured
+payment of its total and any other order none, and the provider holds at most one successful charge
+per order, refunded unless the order is confirmed; (d) no outbox row unpublished, nothing parked in a
+dead-letter queue but the bad messages sent, every queue consumed again; (e) every event reached each
+of its consumers' inboxes once, and every event that warrants an e-mail has exactly one notification
+and exactly one e-mail.
 """
 
 from __future__ import annotations
@@ -134,18 +135,28 @@ def pending_notifications(run: Run) -> int:
         ).fetchone()[0]
 
 
-def queued_messages(platform: instance.Platform) -> int:
-    """Messages in the services' event and task queues, ready or delivered and not yet acknowledged
-    (a worker's prefetched messages are invisible to AMQP's passive declare; rabbitmqctl counts them)."""
+def service_queues(platform: instance.Platform) -> list[dict]:
+    """Each service's events and tasks queue: name, messages (ready or delivered and not yet acknowledged:
+    a worker's prefetched messages are invisible to AMQP's passive declare) and consumers, by rabbitmqctl."""
     listing = subprocess.run(
         ["rabbitmqctl", "-q", "list_queues", "-p", platform.instance.broker_vhost, "name", "messages",
-         "--formatter", "json"],
+         "consumers", "--formatter", "json"],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    wanted = {
-        f"{service}.{kind}" for service in platform.topology.service_names for kind in ("events", "tasks")
-    }
-    return sum(queue["messages"] for queue in json.loads(listing.stdout) if queue["name"] in wanted)
+    services = platform.topology.service_names
+    wanted = {f"{service}.{kind}" for service in services for kind in ("events", "tasks")}
+    return [queue for queue in json.loads(listing.stdout) if queue["name"] in wanted]
+
+
+def queued_messages(platform: instance.Platform) -> int:
+    return sum(queue["messages"] for queue in service_queues(platform))
+
+
+def consumer_problems(platform: instance.Platform) -> list[str]:
+    """After the fault, every queue is consumed again (a worker that lost its channel came back)."""
+    return [
+        f"{queue['name']} has no consumer" for queue in service_queues(platform) if not queue["consumers"]
+    ]
 
 
 def take_dead_letters(platform: instance.Platform) -> dict[str, list[str]]:
