@@ -65,6 +65,11 @@ NGINX_ERROR_ALIASES = {494: 431}
 # for this long; a single-server upstream ignores both (nginx never marks its only server down).
 UPSTREAM_MAX_FAILS = 1
 UPSTREAM_FAIL_TIMEOUT = "5s"
+# How long an idle connection to a service stays open for reuse. Shorter than the web servers' own
+# keep-alive (shared.observability.gunicorn_conf.KEEPALIVE_SECONDS) and than this nginx's (30 s, for its
+# limiter hop), so that the gateway always closes an idle connection first: when gunicorn closed one
+# just as nginx reused it, nginx got a reset and answered 502 to a POST it may not retry.
+UPSTREAM_KEEPALIVE_SECONDS = 20
 RATE_DEFAULTS = {  # variable: (default rate, burst variable, default burst)
     "GATEWAY_RATE_PER_IP": ("50r/s", "GATEWAY_RATE_PER_IP_BURST", "100"),
     "GATEWAY_LOGIN_RATE": ("5r/m", "GATEWAY_LOGIN_BURST", "5"),
@@ -234,7 +239,12 @@ def upstreams(gateway: Gateway) -> str:
     targets["per_user_limiter"] = [f"unix:{gateway.limiter_socket}"]
     upstream = template("upstream.template")
     return "\n".join(
-        upstream.substitute(name=name, servers=server_lines(servers), keepalive=16)
+        upstream.substitute(
+            name=name,
+            servers=server_lines(servers),
+            keepalive=16,
+            keepalive_timeout=f"{UPSTREAM_KEEPALIVE_SECONDS}s",
+        )
         for name, servers in targets.items()
     )
 

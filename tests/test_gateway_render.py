@@ -13,6 +13,7 @@ import pytest
 
 from devtools import topology
 from gateway import render
+from shared.observability.gunicorn_conf import settings_for
 
 # What a client can make nginx itself refuse, before any service sees the request.
 EDGE_REFUSALS = {400, 408, 413, 414, 431}
@@ -44,6 +45,16 @@ def test_every_error_nginx_produces_itself_is_json_in_the_error_shape(conf):
         assert (error["code"], error["message"]) == render.NGINX_ERRORS[int(status)]
         for _status, any_body in RETURN.findall(block):
             assert set(json.loads(any_body)["error"]) == {"code", "message", "fields"}
+
+
+def test_the_gateway_closes_idle_upstream_connections_before_the_web_servers_do(conf):
+    """Otherwise a web server closes one just as nginx reuses it: a reset, and a 502 for a POST."""
+    upstreams = re.findall(r"^    upstream \w+ \{(.*?)\}", conf, re.MULTILINE | re.DOTALL)
+    timeouts = [re.findall(r"keepalive_timeout (\d+)s;", block) for block in upstreams]
+    assert len(upstreams) >= 6 and timeouts == [[str(render.UPSTREAM_KEEPALIVE_SECONDS)]] * len(upstreams)
+    assert settings_for("orders", tracing=False)["keepalive"] > render.UPSTREAM_KEEPALIVE_SECONDS
+    server_side = re.search(r"^    keepalive_timeout (\d+)s;", conf, re.MULTILINE)  # the limiter hop's server
+    assert int(server_side[1]) > render.UPSTREAM_KEEPALIVE_SECONDS
 
 
 def test_a_request_header_too_large_is_a_json_431_not_nginxs_html_400(conf):

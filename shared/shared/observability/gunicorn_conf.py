@@ -1,5 +1,6 @@
 """Gunicorn settings every web process shares: JSON logs (error and access), tracing after
-fork, and multiprocess metrics.
+fork, multiprocess metrics, workers that die with their master, and a keep-alive longer than the
+gateway's.
 
 Gunicorn reads `./gunicorn.conf.py` from its working directory by default; each service's is
 
@@ -12,9 +13,12 @@ so the same lines apply however the process is started (manage_all.py, the conta
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
+import signal
+import sys
 
 from shared.observability.logging import ContextFilter, formatter_config
 
@@ -83,27 +87,51 @@ def logconfig_dict(service: str) -> dict:
     }
 
 
-def post_fork_tracing(service: str):
-    """A `post_fork` hook: tracing is set up in each worker, after the fork (see tracing.configure)."""
+def post_fork_hook(service: str, *, tracing: bool):
+    """A `post_fork` hook: each worker dies with its master, and sets up tracing after the fork (see
+    tracing.configure)."""
 
     def post_fork(server, worker) -> None:
-        from shared.observability import tracing
+        die_with_master(server)
+        if tracing:
+            from shared.observability import tracing as tracing_module
 
-        tracing.configure(service)
+            tracing_module.configure(service)
 
     return post_fork
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with_master(server) -> None:
+    """Have the kernel SIGKILL this worker when its master dies (Linux). A worker outlives a killed
+    master by seconds and keeps the listening socket, so the master supervisord starts again could not
+    bind its port meanwhile (about 10 s of 502s after a crash, in the chaos suite)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server.pid:  # the master died before the request took effect
+        os._exit(1)
+
+
+# How long a web server keeps an idle connection open. Longer than the gateway's upstream keep-alive
+# (gateway/render.py, UPSTREAM_KEEPALIVE_SECONDS): gunicorn's default, 2 s, closed connections that nginx
+# was about to reuse, and nginx answered such a POST with a 502 (seen under steady order load).
+KEEPALIVE_SECONDS = 75
 
 
 def settings_for(service: str, *, tracing: bool = True) -> dict:
     """The gunicorn settings of one web process, for its gunicorn.conf.py."""
     settings = {
+        "keepalive": KEEPALIVE_SECONDS,
         "logconfig_dict": logconfig_dict(service),
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "child_exit": child_exit,
     }
-    if tracing:
-        settings["post_fork"] = post_fork_tracing(service)
+    settings["post_fork"] = post_fork_hook(service, tracing=tracing)
     return settings
 
 
