@@ -57,7 +57,7 @@ def links() -> dict[str, FaultProxy]:
 
 @pytest.fixture(scope="session")
 def model(platform) -> instance.Platform:
-    """devtools' model of the running e2e instance: its ports, databases, vhost and supervisord."""
+    """devtools' model of the running chaos instance: its ports, databases, vhost and supervisord."""
     return instance.load_platform(env=platform.env)
 
 
