@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,10 +126,7 @@ def _checks(run, scenario, facts, placed, statuses, since, before, products) -> 
 
 
 def _count(statuses) -> dict[str, int]:
-    counted: dict[str, int] = {}
-    for status in statuses:
-        counted[str(status)] = counted.get(str(status), 0) + 1
-    return counted
+    return dict(Counter(str(status) for status in statuses))
 
 
 def _at(when: float, scenario: Scenario, platform: instance.Platform, links: dict | None) -> dict:

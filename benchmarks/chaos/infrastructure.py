@@ -57,12 +57,8 @@ def hold_deliveries_past_the_consumer_timeout(platform: instance.Platform, servi
 
 
 def _queue_stats(platform: instance.Platform, name: str) -> dict:
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", platform.instance.broker_vhost, "name", "consumers",
-         "messages_unacknowledged", "--formatter", "json"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return next(queue for queue in json.loads(listing.stdout) if queue["name"] == name)
+    queues = messages.list_queues(platform, "consumers", "messages_unacknowledged")
+    return next(queue for queue in queues if queue["name"] == name)
 
 
 def _timeouts_logged(log: Path, offset: int) -> int:

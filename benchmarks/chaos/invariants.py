@@ -13,14 +13,13 @@ and exactly one e-mail.
 from __future__ import annotations
 
 import email
-import json
-import subprocess
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
 
 import kombu
 
+from benchmarks.chaos import messages
 from benchmarks.chaos.load import Run
 from devtools import instance
 
@@ -136,16 +135,12 @@ def pending_notifications(run: Run) -> int:
 
 
 def service_queues(platform: instance.Platform) -> list[dict]:
-    """Each service's events and tasks queue: name, messages (ready or delivered and not yet acknowledged:
-    a worker's prefetched messages are invisible to AMQP's passive declare) and consumers, by rabbitmqctl."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", platform.instance.broker_vhost, "name", "messages",
-         "consumers", "--formatter", "json"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    """Each service's events and tasks queue: name, messages (ready or not yet acknowledged) and consumers."""
     services = platform.topology.service_names
     wanted = {f"{service}.{kind}" for service in services for kind in ("events", "tasks")}
-    return [queue for queue in json.loads(listing.stdout) if queue["name"] in wanted]
+    return [
+        queue for queue in messages.list_queues(platform, "messages", "consumers") if queue["name"] in wanted
+    ]
 
 
 def queued_messages(platform: instance.Platform) -> int:

@@ -16,6 +16,15 @@ SHIPPING = {"line1": "1 Fault Street", "city": "Chaos", "postal_code": "00000", 
 CARDS = ["tok_visa"] * 4 + ["tok_chargeDeclined"]  # one in five declined: compensations run too
 
 
+def database(platform: instance.Platform, service: str, *, autocommit: bool = True) -> psycopg.Connection:
+    """A connection to a service's database of the instance, as the machine's Postgres superuser."""
+    endpoints = platform.endpoints
+    return psycopg.connect(
+        host=endpoints.postgres_host, port=endpoints.postgres_port, user="root",
+        dbname=platform.instance.database(service), autocommit=autocommit,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Scenario:
     fault: str
@@ -53,11 +62,7 @@ class Run:
         self.lock = threading.Lock()
 
     def database(self, service: str) -> psycopg.Connection:
-        endpoints = self.platform.endpoints
-        return psycopg.connect(
-            host=endpoints.postgres_host, port=endpoints.postgres_port, user="root",
-            dbname=self.platform.instance.database(service), autocommit=True,
-        )  # fmt: skip
+        return database(self.platform, service)
 
     def sandbox_url(self, name: str) -> str:
         sandbox = next(sandbox for sandbox in self.platform.topology.sandboxes if sandbox.name == name)

@@ -11,10 +11,10 @@ import uuid
 from datetime import UTC, datetime
 
 import kombu
-import psycopg
 from celery import Celery
 from psycopg.types.json import Jsonb
 
+from benchmarks.chaos.load import database
 from benchmarks.chaos.processes import pids, stopped
 from devtools import instance
 
@@ -58,6 +58,17 @@ def subscriptions(platform: instance.Platform) -> dict[str, set[str]]:
 
 
 # Bad messages
+
+
+def list_queues(platform: instance.Platform, *columns: str) -> list[dict]:
+    """The instance's queues with `columns` (rabbitmqctl's names: messages counts the ready and the
+    delivered-but-unacknowledged ones, which AMQP's passive declare does not see)."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", platform.instance.broker_vhost, "name", *columns,
+         "--formatter", "json"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(listing.stdout)
 
 
 def publish_bad_messages(platform: instance.Platform) -> dict[str, list[str]]:
@@ -152,11 +163,7 @@ def hold_a_transaction_while_relays_race(platform: instance.Platform, seconds: f
     high-water mark would skip the late row. Returns the held event's id."""
     event_id = str(uuid.uuid4())
     envelope = _envelope(HELD_EVENT_TYPE, {"data": {"held_seconds": seconds}}) | {"id": event_id}
-    endpoints = platform.endpoints
-    with psycopg.connect(
-        host=endpoints.postgres_host, port=endpoints.postgres_port, user="root",
-        dbname=platform.instance.database("orders"),
-    ) as db:  # fmt: skip
+    with database(platform, "orders", autocommit=False) as db:
         db.execute(
             "INSERT INTO messaging_outboxevent (id, event_type, version, envelope, created_at, attempts, "
             "last_error, correlation_id) VALUES (%s, %s, 1, %s, now(), 0, '', %s)",
@@ -182,12 +189,8 @@ def duplicate_latest_events(platform: instance.Platform, service: str, count: in
     duplicates its inbox skips, and deliveries that reach its worker whatever the load is doing."""
     types = sorted(subscriptions(platform)[service])
     envelopes = []
-    endpoints = platform.endpoints
     for producer in platform.topology.service_names:
-        with psycopg.connect(
-            host=endpoints.postgres_host, port=endpoints.postgres_port, user="root",
-            dbname=platform.instance.database(producer), autocommit=True,
-        ) as db:  # fmt: skip
+        with database(platform, producer) as db:
             envelopes += db.execute(
                 "SELECT envelope FROM messaging_outboxevent WHERE event_type = ANY(%s) "
                 "AND published_at IS NOT NULL ORDER BY created_at DESC LIMIT %s", [types, count],

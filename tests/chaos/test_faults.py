@@ -15,8 +15,9 @@ import pytest
 from benchmarks.chaos.engine import run_scenario
 from benchmarks.chaos.faults import CORE_FAULTS, FAULTS
 from benchmarks.chaos.load import Scenario
+from devtools.suites import FULL_SETS_VARIABLE
 
-FULL = os.environ.get("PLATFORM_TESTS_FULL") == "1"  # devtools.suites.FULL_SETS_VARIABLE
+FULL = os.environ.get(FULL_SETS_VARIABLE) == "1"  # manage_all.py test --full
 # Short enough for CI (about 40 s a scenario), long enough for the fault to meet orders in every step.
 LOAD = {"rate": 4.0, "duration": 24.0, "fault_at": 6.0, "fault_seconds": 8.0}
 # What a client may see besides 202, per fault: a database restart is a retryable 503; a web server

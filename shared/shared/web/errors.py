@@ -110,6 +110,7 @@ def _validation_response(exc: exceptions.ValidationError, response: Response) ->
     return response
 
 
+DATABASE_UNAVAILABLE_MESSAGE = "The service cannot reach its database; try again shortly."
 # How long a client should wait before trying again after a 503 (Retry-After): a database restart or
 # failover, a broker outage the outbox rides out, typically take seconds.
 RETRY_AFTER_SECONDS = 5
@@ -157,7 +158,7 @@ def _database_unavailable(exc, context) -> Response:
         extra={"error": str(exc).strip()[:200], "path": getattr(request, "path", None)},
     )
     response = Response(
-        error_body("database_unavailable", "The service cannot reach its database; try again shortly."),
+        error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
     )
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -218,7 +219,7 @@ def server_error(request):
 
 
 def _database_unavailable_outside_drf(request) -> HttpResponse:
-    message = "The service cannot reach its database; try again shortly."
+    message = DATABASE_UNAVAILABLE_MESSAGE
     if _is_admin_page(request):
         page = (
             f"<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1><p>{message}</p>"
