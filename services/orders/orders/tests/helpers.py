@@ -119,7 +119,10 @@ def closed_port_url() -> str:
 
 @dataclass
 class FakeCatalog:
-    """A real HTTP server standing in for catalog's product list (`?ids=` filter, one page)."""
+    """A real HTTP server standing in for catalog's product list (`?ids=` filter, one page).
+
+    Checked, not trusted: test_fake_catalog_contract.py replays catalog's pact (what the real catalog is
+    verified to answer) against it."""
 
     products: dict[str, dict] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
@@ -136,11 +139,20 @@ class FakeCatalog:
         self.server.shutdown()
         self.server.server_close()
 
-    def add(self, *, name: str, price: str, is_active: bool = True, currency: str = "USD") -> dict:
-        product_id = str(uuid.uuid4())
+    def add(
+        self,
+        *,
+        name: str,
+        price: str,
+        is_active: bool = True,
+        currency: str = "USD",
+        product_id: str | None = None,
+        sku: str | None = None,
+    ) -> dict:
+        product_id = product_id or str(uuid.uuid4())
         self.products[product_id] = {
             "id": product_id,
-            "sku": f"SKU-{product_id[:8]}",
+            "sku": sku or f"SKU-{product_id[:8]}",
             "name": name,
             "price": price,
             "currency": currency,
