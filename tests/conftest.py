@@ -108,12 +108,13 @@ class RunningPlatform:
         found = self.model("supervisor.Supervisor(platform.instance).processes()")
         return {name: (state, pid) for name, (state, pid) in found.items()}
 
-    def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    def manage_all(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+        """manage_all.py on this instance; `env` adds variables (e.g. a setting of a new release)."""
         if args[:1] == ("up",):  # E2E_SCALE first, so that a test's own --scale has the last word
             args = ("up", *SCALE_ARGUMENTS, *args[1:])
         return subprocess.run(
             [sys.executable, str(ROOT / "manage_all.py"), *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+            cwd=ROOT, env=self.env | env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
 
@@ -130,10 +131,20 @@ def _redis_url_for_instance() -> str:
 
 @pytest.fixture(scope="session")
 def platform() -> RunningPlatform:
+    yield from running_platform()
+
+
+def running_platform(settings: dict | None = None):
+    """Start the instance with the suite's settings (a suite's own conftest may add to them), yield it,
+    then stop it (unless E2E_KEEP)."""
     model = topology.load()
     ports = {peer.name: peer.port + PORT_OFFSET for peer in model.peers}
-    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, **TRACING, "PLATFORM_INSTANCE": INSTANCE}
-    env |= {"PLATFORM_PORT_OFFSET": str(PORT_OFFSET), "PLATFORM_REDIS_DB": REDIS_DB}
+    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, **TRACING, **(settings or {})}
+    env |= {
+        "PLATFORM_INSTANCE": INSTANCE,
+        "PLATFORM_PORT_OFFSET": str(PORT_OFFSET),
+        "PLATFORM_REDIS_DB": REDIS_DB,
+    }
     running = RunningPlatform(
         env=env,
         ports=ports,

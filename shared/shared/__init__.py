@@ -2,6 +2,7 @@
 
 - `settings`: the settings every service shares, read from the environment (`service_settings`).
 - `messaging`: events between services (outbox, inbox, topology, dead letters) and the Celery app.
+- `contracts`: each event type and version's JSON Schema, upcasters, and the AsyncAPI document.
 - `http`: calls to other services: timeouts, retries, a circuit breaker shared through Redis.
 - `web`: what every service serves (URLs, health, the error shape, request parsing, OpenAPI).
 - `auth`: identity's tokens verified everywhere, key loading, service tokens, admin single sign-on.

@@ -350,6 +350,40 @@ def outbox_envelopes(event_type: str | None = None) -> list[dict]:
     return [row.envelope for row in rows]
 
 
+# --- event payloads built from the contracts (shared.contracts): consumers' tests hold no hand copies ------
+
+
+def event_data(
+    event_type: str, version: int = 1, *, without: tuple[str, ...] = (), valid: bool = True, **overrides
+) -> dict:
+    """The example data of `event_type` `version` from its contract, with `overrides` set and the keys in
+    `without` left out; checked against the schema (a test that wants broken data says `valid=False`)."""
+    import copy
+
+    from shared import contracts
+
+    found = contracts.contract(event_type, version)
+    if found is None:
+        raise contracts.EventContractError(f"no contract declares {event_type} version {version}")
+    data = {key: value for key, value in copy.deepcopy(found.example).items() if key not in without}
+    data.update(overrides)
+    if valid:
+        contracts.check_data(event_type, version, data)
+    return data
+
+
+def domain_event(event_type: str, version: int = 1, **data_overrides):
+    """An `Event` as a consumer receives it, its data built by `event_data` (same keyword arguments)."""
+    from shared.messaging.events import new_event
+
+    return new_event(event_type, event_data(event_type, version, **data_overrides), version=version)
+
+
+def event_envelope(event_type: str, version: int = 1, **data_overrides) -> dict:
+    """The envelope of `domain_event(...)`: what arrives in `events.deliver`."""
+    return domain_event(event_type, version, **data_overrides).as_envelope()
+
+
 @pytest.fixture(autouse=True)
 def relayed_event_ids(monkeypatch):
     """Keep a service's tests off the broker: the outbox fast path records the event ids instead.

@@ -23,7 +23,10 @@ globals().update(
             "ledger.credited": "tests.ledger.handlers.on_credited",
             "ledger.poisoned": "tests.ledger.handlers.on_poisoned",
         },
-        extra={"PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"]},
+        extra={
+            "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+            "EXTRA_EVENT_CONTRACTS": ["tests.ledger.contracts.CONTRACTS"],
+        },
     ),
     ROOT_URLCONF="tests.urls",  # the test service's URLs instead of a config package's
 )

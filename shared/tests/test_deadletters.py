@@ -604,6 +604,7 @@ def test_an_event_in_a_version_no_handler_reads_or_with_missing_fields_is_dead_l
     ]
     envelopes = [_credit_envelope(str(uuid.uuid4()), **change) for change in changes]
     readable_v2 = _credit_envelope(str(uuid.uuid4()), version=2)
+    readable_v2["data"]["amount"] = {"amount": 1, "currency": "EUR"}  # version 2's money object
     before = {reason: _rejected(worker, reason) for reason in UNREADABLE_EVENTS}
     message_ids = [f"unreadable-{n}" for n in range(len(envelopes))]
     with Connection(broker_url) as conn:
@@ -643,3 +644,36 @@ def _is_uuid(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Events whose data breaks their schema (shared.contracts): dead-lettered before any handler runs
+
+
+def test_an_event_whose_data_breaks_its_schema_is_dead_lettered_counted_and_never_applied(worker, broker_url):
+    from celery import current_app
+
+    invalid = _credit_envelope(str(uuid.uuid4()))
+    invalid["data"]["amount"] = "lots"  # v1's amount is an integer
+    valid = _credit_envelope(str(uuid.uuid4()))
+    before = _rejected(worker, "invalid_event")
+    with Connection(broker_url) as conn:
+        producer = conn.Producer()
+        for message_id, envelope in (("invalid-data", invalid), ("valid-data", valid)):
+            message = current_app.amqp.as_task_v2(message_id, DELIVER_TASK, args=(envelope,), kwargs={})
+            producer.publish(
+                message.body, exchange="", routing_key=f"{SERVICE}.events", headers=message.headers,
+                serializer="json", **message.properties,
+            )  # fmt: skip
+
+    try:
+        wait_until(
+            lambda: Credit.objects.filter(event_id=valid["id"]).exists(), timeout=60, message="valid handled"
+        )
+        [parked] = wait_until(lambda: _parked(["invalid-data"]), timeout=60, message="invalid event parked")
+        assert (parked.reason, parked.queue, parked.death_count) == ("rejected", f"{SERVICE}.events", 1)
+        assert parked.envelope == invalid  # parked as it came: fix the publisher, then replay it
+        assert not Credit.objects.filter(event_id=invalid["id"]).exists()
+        wait_until(lambda: _rejected(worker, "invalid_event") - before == 1, message="invalid event counted")
+        assert worker.output_contains("ledger.credited version 1 breaks its schema: data.amount: 'lots'")
+    finally:
+        deadletters.purge(["invalid-data"])

@@ -67,10 +67,10 @@ def test_an_outbox_row_names_the_order_and_the_flow_of_its_event():
     order_id = uuid.uuid4()
 
     about_order = _publish(
-        "ledger.credited", {"order_id": str(order_id), "account": "a"}, correlation_id="req-7"
+        "ledger.noted", {"order_id": str(order_id), "account": "a"}, correlation_id="req-7"
     )
-    about_none = _publish("ledger.credited", {"account": "a"})
-    malformed = _publish("ledger.credited", {"order_id": "not-a-uuid"})
+    about_none = _publish("ledger.noted", {"account": "a"})
+    malformed = _publish("ledger.noted", {"order_id": "not-a-uuid"})
 
     row = OutboxEvent.objects.get(id=about_order.id)
     assert (row.order_id, row.correlation_id) == (order_id, "req-7")
@@ -149,8 +149,8 @@ def service_client():
 @pytest.mark.django_db
 def test_a_service_with_the_scope_gets_the_orders_rows_oldest_first(service_client, with_records):
     order_id, other_order = uuid.uuid4(), uuid.uuid4()
-    published = [_publish("ledger.credited", {"order_id": str(order_id), "n": n}) for n in range(2)]
-    _publish("ledger.credited", {"order_id": str(other_order)})
+    published = [_publish("ledger.noted", {"order_id": str(order_id), "n": n}) for n in range(2)]
+    _publish("ledger.noted", {"order_id": str(other_order)})
     consumed = _delivered({"order_id": str(order_id)}, correlation_id="flow-2")
     inbox.handle_once("tests.consumer", lambda _event: None, consumed)
     inbox.handle_once("tests.consumer", lambda _event: None, consumed)
@@ -205,7 +205,7 @@ def test_only_a_service_token_with_the_scope_is_let_in():
 @pytest.mark.django_db
 def test_the_answer_matches_the_openapi_document(service_client, with_records):
     order_id = uuid.uuid4()
-    _publish("ledger.credited", {"order_id": str(order_id)})
+    _publish("ledger.noted", {"order_id": str(order_id)})
     inbox.handle_once("tests.consumer", lambda _event: None, _delivered({"order_id": str(order_id)}))
     document = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
 

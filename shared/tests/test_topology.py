@@ -56,7 +56,7 @@ def test_an_event_no_queue_is_bound_to_lands_in_the_unroutable_queue(observe, br
     subscribed = observe(["ledger.credited", "ledger.poisoned"])
     depth_before = _queue_depth(broker_url, "domain.unroutable")
 
-    event = _publish_event("ledger.nobody-listens", {"note": "no subscriber"})
+    event = _publish_event("ledger.noted", {"note": "no subscriber"})
     marker = _publish_event("ledger.credited", {"account": "after-nobody-listens", "amount": 1})
 
     assert unroutable.wait_for(1) == [event.id]

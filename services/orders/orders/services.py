@@ -34,6 +34,8 @@ from orders.models import (
     ProductReadModel,
     StatusReason,
 )
+from shared.contracts import published_version
+from shared.contracts.events import order_created_v1_to_v2
 from shared.messaging.events import publish_event
 from shared.observability.metrics import count_after_commit, observe_after_commit
 from shared.web.errors import Conflict, DomainError, NotFound, Unprocessable
@@ -178,21 +180,26 @@ def _order_insert(
         for line in lines
     )
     OrderStatusChange.objects.create(order=order, status=OrderStatus.PENDING, at=now)
-    publish_event(
-        "order.created",
-        {
-            "order_id": str(order.id),
-            "user_id": str(order.user_id),
-            "customer_email": order.customer_email,
-            "lines": _lines_payload(order),
-            "total": money(order.total),
-            "currency": order.currency,
-            "payment_token": order.payment_token,
-        },
-    )
+    version = published_version("order.created")
+    publish_event("order.created", _order_created_data(order, version=version), version=version)
     count_after_commit(metrics.ORDERS_CREATED)
     logger.info("order created", extra={"order_id": str(order.id), "total": money(order.total)})
     return order
+
+
+def _order_created_data(order: Order, *, version: int) -> dict:
+    """order.created in the version this service publishes (EVENT_VERSIONS): version 2 carries money as
+    `{amount, currency}` objects (shared.contracts.events)."""
+    data = {
+        "order_id": str(order.id),
+        "user_id": str(order.user_id),
+        "customer_email": order.customer_email,
+        "lines": _lines_payload(order),
+        "total": money(order.total),
+        "currency": order.currency,
+        "payment_token": order.payment_token,
+    }
+    return order_created_v1_to_v2(data) if version == 2 else data
 
 
 def _lines_payload(order: Order) -> list[dict]:

@@ -5,7 +5,8 @@ data}`, plus `traceparent` (W3C trace context of the publishing span) when the p
 (shared.observability.tracing): the outbox relay may publish much later and from another process, so
 the trace travels inside the event, not only in message headers. Types are past-tense facts
 (`order.created`); versions are additive, and a breaking change is a new version that consumers accept
-side by side with the old one.
+side by side with the old one. Each type and version is declared, with the JSON Schema of its data, in
+`shared.contracts` (docs/contracts.md): what is published and what is consumed is checked against it.
 """
 
 from __future__ import annotations
@@ -32,10 +33,22 @@ ENVELOPE_FIELDS = (
 class MalformedEvent(ValueError):
     """A message that is not an event envelope: it can never be handled, so it is dead-lettered."""
 
+    # The `reason` label of celery_messages_rejected_total it is counted under.
+    reason = "malformed_event"
+
 
 class UnsupportedEventVersion(MalformedEvent):
     """An event in a version no local handler of its type accepts: dead-lettered, never half-applied,
     until a release that reads it replays it."""
+
+    reason = "unsupported_event_version"
+
+
+class InvalidEventData(MalformedEvent):
+    """An event whose data breaks the schema of its type and version (shared.contracts): no handler can
+    apply it, so it is dead-lettered before any runs; replayed once its publisher is fixed."""
+
+    reason = "invalid_event"
 
 
 @dataclass(frozen=True)
@@ -102,19 +115,27 @@ def new_event(event_type: str, data: dict, *, version: int = 1) -> Event:
     )
 
 
-def publish_event(event_type: str, data: dict, *, version: int = 1) -> Event:
+def publish_event(event_type: str, data: dict, *, version: int | None = None) -> Event:
     """Record an event in the outbox, inside the caller's transaction.
 
     It must run in `transaction.atomic()`: the event row commits or rolls back with the state change
     it announces. Right after commit the relay publishes it (fast path); the periodic sweep catches
     whatever the fast path could not (broker down, process killed).
+
+    `version` defaults to the one this service publishes (`shared.contracts.published_version`). The
+    envelope is checked against its contract first: an event no contract declares, or whose data
+    breaks its schema, raises `shared.contracts.EventContractError` and nothing is recorded, so every
+    publisher's tests check what it publishes.
     """
+    from shared import contracts
     from shared.messaging import relay
     from shared.messaging.models import OutboxEvent, stored_correlation_id
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("publish_event() must be called inside transaction.atomic() with the state change")
+    version = version or contracts.published_version(event_type)
     event = new_event(event_type, data, version=version)
+    contracts.check_envelope(event.as_envelope())
     OutboxEvent.objects.create(
         id=event.id,
         event_type=event.type,

@@ -14,8 +14,9 @@ from django.db import connection, transaction
 from opentelemetry.trace import SpanKind
 from tenacity import Retrying, stop_after_attempt, wait_random_exponential
 
+from shared import contracts
 from shared.messaging import subscriptions
-from shared.messaging.events import Event, UnsupportedEventVersion
+from shared.messaging.events import Event, InvalidEventData, UnsupportedEventVersion
 from shared.messaging.models import InboxMessage, stored_correlation_id
 from shared.observability import context, metrics, tracing
 
@@ -57,7 +58,8 @@ def deliver(envelope: dict) -> None:
     Transient failures (a deadlock, a dropped connection) are retried here, in this worker, a few
     times with jitter; re-publishing would fan the event out to every subscriber again. What still
     fails is raised so the message goes back to the queue and, past the delivery limit, to the
-    dead-letter queue.
+    dead-letter queue. An event in a version a handler does not read, or whose data breaks its
+    contract (shared.contracts), raises a MalformedEvent before any handler runs: dead-lettered at once.
     """
     event = Event.from_envelope(envelope)
     handlers = subscriptions.handlers_for(event.type)
@@ -74,6 +76,7 @@ def deliver(envelope: dict) -> None:
         raise UnsupportedEventVersion(
             f"{event.type} version {event.version} is not read by {', '.join(unread)}"
         )
+    check_contract(event)
     with (
         context.bound(correlation_id=event.correlation_id, causation_id=event.id),
         context.about(event_id=event.id, event_type=event.type, order_id=event.data.get("order_id")),
@@ -87,6 +90,17 @@ def deliver(envelope: dict) -> None:
         for consumer, handler in handlers:
             _handle_with_retries(consumer, handler, event)
             logger.info("event handled", extra={"consumer": consumer})
+
+
+def check_contract(event: Event) -> None:
+    """Refuse, before any handler runs, an event whose data breaks its type and version's schema: it
+    would fail (or half-apply) in every handler on every delivery."""
+    try:
+        errors = contracts.data_errors(event.type, event.version, event.data)
+    except contracts.EventContractError as exc:  # a version handlers accept but nobody declared
+        raise UnsupportedEventVersion(str(exc)) from exc
+    if errors:
+        raise InvalidEventData(f"{event.type} version {event.version} breaks its schema: {'; '.join(errors)}")
 
 
 def _handle_with_retries(consumer: str, handler, event: Event) -> None:

@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.exceptions import Reject
 
 from shared.messaging import inbox, relay
-from shared.messaging.events import MalformedEvent, UnsupportedEventVersion
+from shared.messaging.events import MalformedEvent
 from shared.observability.metrics import MESSAGES_REJECTED
 
 logger = logging.getLogger(__name__)
@@ -20,13 +20,10 @@ def deliver_event(envelope: dict) -> None:
     try:
         inbox.deliver(envelope)
     except MalformedEvent as exc:
-        reason = (
-            "unsupported_event_version" if isinstance(exc, UnsupportedEventVersion) else "malformed_event"
-        )
         logger.error(
-            "event dead-lettered", extra={"error": str(exc), "reason": reason, "event_id": _id(envelope)}
+            "event dead-lettered", extra={"error": str(exc), "reason": exc.reason, "event_id": _id(envelope)}
         )
-        MESSAGES_REJECTED.labels(reason=reason).inc()
+        MESSAGES_REJECTED.labels(reason=exc.reason).inc()
         raise Reject(str(exc), requeue=False) from exc
     except Exception as exc:
         # Back to the queue: the quorum queue counts the delivery and dead-letters past its limit.

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 
 from inventory import services
 from inventory.models import StockAdjustment
-from inventory.tests.helpers import counts, line
+from inventory.tests.helpers import counts, line, order_facts
 from shared.admin_ui.testing import admin_shadow_login
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +96,9 @@ def test_the_stock_page_is_a_view_linking_the_catalog_product(client, operator_i
 def test_a_reservation_links_its_order_and_products(client, operator_id, make_stock):
     stock = make_stock(5)
     order_id = uuid.uuid4()
-    reservation = services.reservation_create(order_id=order_id, lines=[line(stock.product_id, 2)])
+    reservation = services.reservation_create(
+        order_id=order_id, lines=[line(stock.product_id, 2)], order_facts=order_facts()
+    )
 
     listing = client.get(RESERVATIONS_ADMIN).content.decode()
     html = client.get(f"{RESERVATIONS_ADMIN}{reservation.pk}/change/").content.decode()

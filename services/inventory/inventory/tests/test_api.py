@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from inventory import services
 from inventory.models import Reservation, ReservationStatus, StockAdjustment
-from inventory.tests.helpers import assert_error, bearer_client, counts, line
+from inventory.tests.helpers import assert_error, bearer_client, counts, line, order_facts
 from shared.testing import access_token
 
 STOCK_URL = "/api/v1/stock/"
@@ -34,7 +34,9 @@ def adjust(client, product_id, body, **kwargs):
 
 def test_any_customer_reads_a_products_stock(customer_client, make_stock):
     stock = make_stock(10)
-    services.reservation_create(order_id=uuid.uuid4(), lines=[line(stock.product_id, 3)])
+    services.reservation_create(
+        order_id=uuid.uuid4(), lines=[line(stock.product_id, 3)], order_facts=order_facts()
+    )
 
     response = customer_client.get(stock_url(stock.product_id))
 
@@ -152,7 +154,9 @@ def test_staff_remove_units(staff_client, make_stock):
 
 def test_removing_more_than_on_hand_is_409_and_writes_nothing(staff_client, make_stock):
     stock = make_stock(5)
-    services.reservation_create(order_id=uuid.uuid4(), lines=[line(stock.product_id, 2)])
+    services.reservation_create(
+        order_id=uuid.uuid4(), lines=[line(stock.product_id, 2)], order_facts=order_facts()
+    )
 
     response = adjust(staff_client, stock.product_id, {"delta": -4, "reason": "stock take"})
 
@@ -372,7 +376,9 @@ def test_the_admin_adjust_action_redisplays_an_invalid_form(admin_client, make_s
 
 def test_the_admin_shows_reservations_with_lines_filtered_by_status(admin_client, make_stock):
     stock = make_stock(5)
-    held = services.reservation_create(order_id=uuid.uuid4(), lines=[line(stock.product_id, 2)])
+    held = services.reservation_create(
+        order_id=uuid.uuid4(), lines=[line(stock.product_id, 2)], order_facts=order_facts()
+    )
     services.reservation_cancel(order_id=uuid.uuid4())
 
     listing = admin_client.get("/admin/inventory/inventory/reservation/", {"status": ReservationStatus.HELD})

@@ -12,7 +12,7 @@ from django.db import connections, transaction
 
 from inventory import services
 from inventory.models import Reservation, ReservationStatus, Stock
-from inventory.tests.helpers import counts, line
+from inventory.tests.helpers import counts, line, order_facts
 from shared.messaging.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +40,9 @@ def run_concurrently(calls: list[Callable]) -> list:
 
 
 def reserve(order_id, *lines_) -> Callable:
-    return lambda: services.reservation_create(order_id=order_id, lines=list(lines_))
+    return lambda: services.reservation_create(
+        order_id=order_id, lines=list(lines_), order_facts=order_facts()
+    )
 
 
 def test_twenty_orders_for_ten_units_reserve_exactly_ten(make_stock):
@@ -105,7 +107,9 @@ def test_a_cancel_racing_order_created_ends_with_nothing_held(make_stock):
 
 def test_the_sweep_skips_a_reservation_another_transaction_holds(make_stock):
     stock = make_stock(10)
-    reservation = services.reservation_create(order_id=uuid.uuid4(), lines=[line(stock.product_id, 1)])
+    reservation = services.reservation_create(
+        order_id=uuid.uuid4(), lines=[line(stock.product_id, 1)], order_facts=order_facts()
+    )
     Reservation.objects.filter(pk=reservation.pk).update(expires_at=reservation.created_at)
     locked, release = threading.Event(), threading.Event()
 

@@ -9,9 +9,9 @@ from django.conf import settings
 
 from inventory import handlers, tasks
 from inventory.models import Reservation, ReservationStatus, Stock
-from inventory.tests.helpers import counts, line, order_created_data, published
+from inventory.tests.helpers import counts, event_data, line, order_created_data, published
 from shared.messaging import inbox, subscriptions
-from shared.messaging.events import new_event
+from shared.messaging.events import UnsupportedEventVersion, new_event
 from shared.messaging.models import InboxMessage, OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -33,22 +33,15 @@ def deliver(event_type: str, data: dict, *, event=None) -> bool:
     return inbox.handle_once(f"{handler.__module__}.{handler.__name__}", handler, event)
 
 
-def product_created(product_id=None, initial_stock=10) -> dict:
-    return {
-        "product_id": str(product_id or uuid.uuid4()),
-        "sku": "SKU-42",
-        "name": "Widget",
-        "price": "12.50",
-        "currency": "USD",
-        "is_active": True,
-        "category": "tools",
-        "initial_stock": initial_stock,
-    }
+def product_created(product_id=None, initial_stock=10, **overrides) -> dict:
+    """`product.created` data built from its contract (shared.contracts)."""
+    fields = {"product_id": str(product_id or uuid.uuid4()), "sku": "SKU-42", "initial_stock": initial_stock}
+    return event_data("product.created", **(fields | overrides))
 
 
-def order_event(order_id, **extra) -> dict:
-    """The fields of order.confirmed / order.cancelled / payment.failed that inventory reads."""
-    return {"order_id": str(order_id), "user_id": str(uuid.uuid4()), "customer_email": "c@x.io", **extra}
+def order_event(event_type: str, order_id, **overrides) -> dict:
+    """order.confirmed / order.cancelled / payment.failed data, built from its contract, for this order."""
+    return event_data(event_type, order_id=str(order_id), **overrides)
 
 
 @pytest.fixture
@@ -122,7 +115,7 @@ def test_product_created_without_initial_stock_starts_at_zero():
 
 def test_a_malformed_product_created_leaves_nothing_not_even_its_inbox_row():
     with pytest.raises(ValueError):
-        deliver("product.created", product_created(initial_stock=-3))
+        deliver("product.created", product_created(initial_stock=-3, valid=False))
 
     assert Stock.objects.count() == 0
     assert InboxMessage.objects.count() == 0  # so the retry (and later the dead-letter queue) sees it
@@ -164,6 +157,40 @@ def test_order_created_reserves_and_passes_the_order_on(stock):
         "payment_token": "tok_visa",
         "lines": [line(stock.product_id, 4)],
     }
+
+
+def test_order_created_in_versions_1_and_2_reserves_alike_and_passes_the_same_facts_on(stock):
+    v1 = order_created_data(None, [line(stock.product_id, 4)], total="50.00")
+    v2 = order_created_data(
+        None, [line(stock.product_id, 3)], version=2, total={"amount": "37.50", "currency": "EUR"}
+    )
+
+    deliver("order.created", v1)
+    deliver("order.created", v2, event=new_event("order.created", v2, version=2))
+
+    assert counts(stock) == (3, 7, 0)
+    assert [
+        (data["order_id"], data["total"], data["currency"], data["lines"])
+        for data in published("inventory.reserved")
+    ] == [
+        (v1["order_id"], "50.00", "USD", [line(stock.product_id, 4)]),
+        (v2["order_id"], "37.50", "EUR", [line(stock.product_id, 3)]),
+    ]
+
+
+def test_the_worker_takes_order_created_in_version_2_and_refuses_a_version_3(stock):
+    v2 = order_created_data(None, [line(stock.product_id, 2)], version=2)
+
+    inbox.deliver(new_event("order.created", v2, version=2).as_envelope())
+    with pytest.raises(UnsupportedEventVersion):
+        inbox.deliver(
+            new_event(
+                "order.created", order_created_data(None, [line(stock.product_id, 1)]), version=3
+            ).as_envelope()
+        )
+
+    assert Reservation.objects.get().order_id == uuid.UUID(v2["order_id"])
+    assert counts(stock) == (8, 2, 0)
 
 
 def test_order_created_delivered_twice_reserves_once(stock):
@@ -211,7 +238,7 @@ def test_order_created_for_an_unknown_product_announces_unknown_product(stock):
 
 
 def test_order_created_without_lines_is_refused_and_rolled_back():
-    data = order_created_data(None, [])
+    data = order_created_data(None, [], valid=False)
 
     with pytest.raises(ValueError):
         deliver("order.created", data)
@@ -225,7 +252,7 @@ def test_order_created_without_lines_is_refused_and_rolled_back():
 
 def test_order_confirmed_commits_once(stock):
     order_id = reserved_order(stock)
-    event = new_event("order.confirmed", order_event(order_id, total="50.00", currency="USD", lines=[]))
+    event = new_event("order.confirmed", order_event("order.confirmed", order_id, total="50.00"))
 
     deliver("order.confirmed", event.data, event=event)
     deliver("order.confirmed", event.data, event=event)
@@ -237,7 +264,7 @@ def test_order_confirmed_commits_once(stock):
 
 def test_payment_failed_releases_once(stock):
     order_id = reserved_order(stock)
-    data = order_event(order_id, payment_id=str(uuid.uuid4()), reason="payment_declined", message="declined")
+    data = order_event("payment.failed", order_id, reason="payment_declined", message="declined")
     event = new_event("payment.failed", data)
 
     deliver("payment.failed", data, event=event)
@@ -251,18 +278,18 @@ def test_payment_failed_releases_once(stock):
 
 def test_payment_failed_after_confirmation_does_not_unsell(stock):
     order_id = reserved_order(stock)
-    deliver("order.confirmed", order_event(order_id))
+    deliver("order.confirmed", order_event("order.confirmed", order_id))
 
-    deliver("payment.failed", order_event(order_id, reason="payment_declined"))
+    deliver("payment.failed", order_event("payment.failed", order_id, reason="payment_declined"))
 
     assert counts(stock) == (6, 0, 4)
 
 
 def test_order_confirmed_after_payment_failed_commits_nothing(stock):
     order_id = reserved_order(stock)
-    deliver("payment.failed", order_event(order_id, reason="payment_declined"))
+    deliver("payment.failed", order_event("payment.failed", order_id, reason="payment_declined"))
 
-    deliver("order.confirmed", order_event(order_id))
+    deliver("order.confirmed", order_event("order.confirmed", order_id))
 
     assert counts(stock) == (10, 0, 0)
     assert Reservation.objects.get().status == ReservationStatus.RELEASED
@@ -271,15 +298,18 @@ def test_order_confirmed_after_payment_failed_commits_nothing(stock):
 def test_order_cancelled_releases_a_held_reservation(stock):
     order_id = reserved_order(stock)
 
-    deliver("order.cancelled", order_event(order_id, reason="payment_timeout", previous_status="pending"))
+    deliver(
+        "order.cancelled",
+        order_event("order.cancelled", order_id, reason="payment_timeout", previous_status="pending"),
+    )
 
     assert counts(stock) == (10, 0, 0)
 
 
 def test_order_cancelled_after_confirmation_returns_the_units_once(stock):
     order_id = reserved_order(stock)
-    deliver("order.confirmed", order_event(order_id))
-    data = order_event(order_id, reason="customer_cancelled", previous_status="confirmed")
+    deliver("order.confirmed", order_event("order.confirmed", order_id))
+    data = order_event("order.cancelled", order_id, reason="customer_cancelled", previous_status="confirmed")
 
     deliver("order.cancelled", data)
     deliver("order.cancelled", data)
@@ -290,7 +320,7 @@ def test_order_cancelled_after_confirmation_returns_the_units_once(stock):
 
 def test_order_cancelled_before_order_created_leaves_a_tombstone(stock):
     data = order_created_data(None, [line(stock.product_id, 4)])
-    deliver("order.cancelled", order_event(data["order_id"], reason="customer_cancelled"))
+    deliver("order.cancelled", order_event("order.cancelled", data["order_id"], reason="customer_cancelled"))
 
     deliver("order.created", data)
 
@@ -310,5 +340,5 @@ def test_the_expiry_task_announces_once_and_the_units_wait_for_orders(stock):
         {"order_id": order_id, "reservation_id": str(Reservation.objects.get().id)}
     ]
     assert counts(stock) == (6, 4, 0)
-    deliver("order.cancelled", order_event(order_id, reason="payment_timeout"))
+    deliver("order.cancelled", order_event("order.cancelled", order_id, reason="payment_timeout"))
     assert counts(stock) == (10, 0, 0)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from inventory.tests.helpers import line, order_created_data
+from inventory.tests.helpers import event_data, line, order_created_data
 from shared.messaging import inbox
 from shared.messaging.events import new_event
 from shared.saga.testing import assert_saga_part_is_for_services_only, saga_part, saga_part_schema_errors
@@ -45,7 +45,8 @@ def test_a_released_reservation_shows_when_it_was_made_and_what_it_is_now(make_s
     stock = make_stock(10)
     data = order_created_data(None, [line(stock.product_id, 3)])
     inbox.deliver(new_event("order.created", data).as_envelope())
-    inbox.deliver(new_event("order.cancelled", {**data, "reason": "customer_cancelled"}).as_envelope())
+    cancelled = event_data("order.cancelled", order_id=data["order_id"], reason="customer_cancelled")
+    inbox.deliver(new_event("order.cancelled", cancelled).as_envelope())
 
     records = saga_part(data["order_id"])["records"]
 

@@ -12,6 +12,7 @@ from shared.testing import (
     access_token,
     assert_error,  # noqa: F401 (the tests import them from here)
 )
+from shared.testing import event_data as contract_event_data
 
 NOTIFICATIONS_URL = "/api/v1/notifications/"
 HANDLERS = "notifications.handlers"
@@ -25,36 +26,13 @@ SUBSCRIBED = {
     "payment.refunded": ("on_payment_refunded", "payment_refunded"),
 }
 
-LINES = [
-    {"product_id": str(uuid.UUID(int=1)), "name": "Blue mug", "unit_price": "12.50", "quantity": 2},
-    {"product_id": str(uuid.UUID(int=2)), "name": "Tea towel", "unit_price": "5.00", "quantity": 1},
-]
-
 
 def event_data(event_type: str, *, user_id: str, email: str, order_id: str | None = None) -> dict:
-    """A payload exactly as docs/saga.md describes it for `event_type`."""
-    order_id = order_id or str(uuid.uuid4())
-    payloads = {
-        "user.registered": {
-            "user_id": user_id, "email": email, "full_name": "Ada Lovelace", "roles": ["customer"],
-        },
-        "order.confirmed": {
-            "order_id": order_id, "user_id": user_id, "customer_email": email, "total": "30.00",
-            "currency": "USD", "lines": LINES,
-        },
-        "order.cancelled": {
-            "order_id": order_id, "user_id": user_id, "customer_email": email, "reason": "customer_cancelled",
-            "previous_status": "confirmed", "total": "30.00", "currency": "USD", "lines": LINES,
-        },
-        "order.rejected": {
-            "order_id": order_id, "user_id": user_id, "customer_email": email, "reason": "out_of_stock",
-        },
-        "payment.refunded": {
-            "order_id": order_id, "payment_id": str(uuid.uuid4()), "amount": "30.00", "currency": "USD",
-            "user_id": user_id, "customer_email": email,
-        },
-    }  # fmt: skip
-    return payloads[event_type]
+    """A payload built from the event's contract (shared.contracts), for this user (and order)."""
+    if event_type == "user.registered":
+        return contract_event_data(event_type, user_id=user_id, email=email)
+    order = {"order_id": order_id or str(uuid.uuid4()), "user_id": user_id, "customer_email": email}
+    return contract_event_data(event_type, **order)
 
 
 def make_event(
@@ -62,7 +40,7 @@ def make_event(
 ) -> Event:
     payload = event_data(event_type, user_id=user_id or str(uuid.uuid4()), email=email)
     payload.update(data)
-    return new_event(event_type, payload)
+    return new_event(event_type, contract_event_data(event_type, **payload))  # checked with `data`
 
 
 def bearer_client(*, user_id: str, is_staff: bool = False) -> APIClient:

@@ -16,57 +16,66 @@ from orders.tests.helpers import deliver, make_order, outbox
 from shared.messaging import inbox, subscriptions
 from shared.messaging.events import new_event
 from shared.messaging.models import OutboxEvent
+from shared.testing import event_data
 
 pytestmark = pytest.mark.django_db
 
 
+# Payloads built from the events' contracts (shared.contracts), for the given order.
+
+
 def reserved(order: Order) -> dict:
     """An inventory.reserved payload as inventory sends it."""
-    return {
-        "order_id": str(order.id),
-        "reservation_id": str(uuid.uuid4()),
-        "expires_at": (datetime.now(UTC) + timedelta(minutes=15)).isoformat(),
-        "user_id": str(order.user_id),
-        "customer_email": order.customer_email,
-        "lines": [
-            {"product_id": str(item.product_id), "quantity": item.quantity} for item in order.items.all()
-        ],
-        "total": str(order.total),
-        "currency": order.currency,
-        "payment_token": "tok_visa",
-    }
+    return event_data(
+        "inventory.reserved",
+        order_id=str(order.id),
+        reservation_id=str(uuid.uuid4()),
+        expires_at=(datetime.now(UTC) + timedelta(minutes=15)).isoformat(),
+        user_id=str(order.user_id),
+        customer_email=order.customer_email,
+        lines=[{"product_id": str(item.product_id), "quantity": item.quantity} for item in order.items.all()],
+        total=f"{order.total:.2f}",
+        currency=order.currency,
+    )
 
 
 def succeeded(order: Order) -> dict:
-    return {"order_id": str(order.id), "payment_id": str(uuid.uuid4()), "amount": "7.25", "currency": "USD"}
+    return event_data(
+        "payment.succeeded", order_id=str(order.id), payment_id=str(uuid.uuid4()), amount="7.25"
+    )
 
 
 def failed(order: Order, reason: str = "payment_declined") -> dict:
-    return {
-        "order_id": str(order.id),
-        "payment_id": str(uuid.uuid4()),
-        "reason": reason,
-        "message": "Declined",
-    }
+    return event_data(
+        "payment.failed",
+        order_id=str(order.id),
+        payment_id=str(uuid.uuid4()),
+        reason=reason,
+        message="Declined",
+    )
 
 
 def expired(order: Order) -> dict:
-    return {"order_id": str(order.id), "reservation_id": str(uuid.uuid4())}
+    return event_data(
+        "inventory.reservation_expired", order_id=str(order.id), reservation_id=str(uuid.uuid4())
+    )
 
 
 def reservation_failed(order: Order, reason: str = "out_of_stock") -> dict:
-    return {"order_id": str(order.id), "reason": reason, "product_ids": [str(uuid.uuid4())]}
+    return event_data(
+        "inventory.reservation_failed", order_id=str(order.id), reason=reason, product_ids=[str(uuid.uuid4())]
+    )
 
 
 def refunded(order: Order) -> dict:
-    return {
-        "order_id": str(order.id),
-        "payment_id": str(uuid.uuid4()),
-        "amount": "7.25",
-        "currency": "USD",
-        "user_id": str(order.user_id),
-        "customer_email": order.customer_email,
-    }
+    return event_data(
+        "payment.refunded",
+        order_id=str(order.id),
+        payment_id=str(uuid.uuid4()),
+        amount="7.25",
+        user_id=str(order.user_id),
+        customer_email=order.customer_email,
+    )
 
 
 def lines_of(order: Order) -> list[dict]:
@@ -397,18 +406,11 @@ def test_an_event_delivered_three_times_takes_effect_once(handler, event_type, s
 
 
 def product_event(event_type: str, product_id: str, *, occurred_at: datetime, **data):
-    payload = {
-        "product_id": product_id,
-        "sku": "PEN-1",
-        "name": "Pen",
-        "price": "1.50",
-        "currency": "USD",
-        "is_active": True,
-        "category": "stationery",
-        **data,
-    }
     if event_type == "product.deleted":
-        payload = {"product_id": product_id, "sku": "PEN-1"}
+        payload = event_data(event_type, product_id=product_id, sku="PEN-1")
+    else:
+        fields = {"product_id": product_id, "sku": "PEN-1", "name": "Pen", "price": "1.50"}
+        payload = event_data(event_type, **(fields | {"category": "stationery"} | data))
     return dataclasses.replace(new_event(event_type, payload), occurred_at=occurred_at.isoformat())
 
 

@@ -21,6 +21,7 @@ from orders.models import (
 from orders.services import LineRequest, StoredResponse
 from orders.tests.helpers import ADDRESS, outbox
 from shared.messaging.models import OutboxEvent
+from shared.testing import outbox_envelopes
 from shared.web.errors import Conflict, DomainError, Unprocessable
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,29 @@ def test_order_create_prices_from_catalog_and_publishes_order_created(catalog):
             "payment_token": "tok_visa",
         }
     ]
+
+
+def test_order_create_publishes_order_created_in_the_version_the_settings_name(catalog, settings):
+    settings.EVENT_VERSIONS = {"order.created": 2}
+    pen = catalog.add(name="Pen", price="1.50")
+
+    order = place(uuid.uuid4(), (pen, 3))
+
+    [envelope] = outbox_envelopes("order.created")
+    assert envelope["version"] == 2
+    assert (envelope["data"]["total"], "currency" in envelope["data"]) == (
+        {"amount": "4.50", "currency": "USD"},
+        False,
+    )
+    assert envelope["data"]["lines"] == [
+        {
+            "product_id": pen["id"],
+            "name": "Pen",
+            "unit_price": {"amount": "1.50", "currency": "USD"},
+            "quantity": 3,
+        }
+    ]
+    assert envelope["data"]["order_id"] == str(order.id)
 
 
 def test_order_create_asks_catalog_once_for_all_products(catalog):

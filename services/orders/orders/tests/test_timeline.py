@@ -36,6 +36,7 @@ from shared.messaging.models import InboxMessage, OutboxEvent
 from shared.messaging.relay import mark_published
 from shared.saga import SAGA_SCOPE
 from shared.saga.testing import signed_service_token
+from shared.testing import event_data
 
 pytestmark = pytest.mark.django_db
 
@@ -172,14 +173,15 @@ def _placed(
     order.created."""
     with transaction.atomic():
         order = make_order()
-        event = publish_event("order.created", {"order_id": str(order.id), "payment_token": "tok_visa"})
+        event = publish_event("order.created", event_data("order.created", order_id=str(order.id)))
     mark_published([event.id])
     placed = order.created_at - age
     Order.objects.filter(pk=order.pk).update(created_at=placed)
     OrderStatusChange.objects.filter(order=order).update(at=placed)
     OutboxEvent.objects.filter(pk=event.id).update(created_at=placed, published_at=placed)
     if status == OrderStatus.AWAITING_PAYMENT:
-        reserved = replace(new_event("inventory.reserved", {"order_id": str(order.id)}), id=reserved_id)
+        reserved_data = event_data("inventory.reserved", order_id=str(order.id))
+        reserved = replace(new_event("inventory.reserved", reserved_data), id=reserved_id)
         deliver("on_inventory_reserved", reserved.type, reserved.data, event=reserved)
         later = placed + timedelta(milliseconds=50)
         InboxMessage.objects.filter(event_id=reserved_id).update(received_at=later)
@@ -453,7 +455,7 @@ def test_a_finished_order_says_so_and_lists_what_is_still_outstanding(operator, 
     order, _created_id = _placed()
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.CONFIRMED)
     with transaction.atomic():
-        confirmed = publish_event("order.confirmed", {"order_id": str(order.id)})
+        confirmed = publish_event("order.confirmed", event_data("order.confirmed", order_id=str(order.id)))
     mark_published([confirmed.id])
     platform["notifications"].part = {"consumes": ["order.confirmed"]}
 

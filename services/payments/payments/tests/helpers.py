@@ -10,10 +10,9 @@ from django.utils import timezone
 
 from payments import handlers, services
 from payments.models import Payment
-from shared.messaging.events import new_event
 from shared.messaging.inbox import handle_once
 from shared.messaging.models import OutboxEvent
-from shared.testing import outbox_envelopes
+from shared.testing import domain_event, outbox_envelopes
 
 USER_ID = "7d0c8f0e-5a4b-4a53-9d1e-3f1b2c4d5e6f"
 OTHER_USER_ID = "1e2d3c4b-5a69-4788-9a0b-c1d2e3f40516"
@@ -37,42 +36,38 @@ def deliver(event, committed) -> bool:
 
 
 def reserved_event(order_id=None, *, user_id=USER_ID, total="12.50", token="tok_visa", expires_in=300):
-    """`inventory.reserved` exactly as docs/saga.md describes it."""
-    return new_event(
+    """`inventory.reserved` built from its contract (shared.contracts), for this order and payment."""
+    return domain_event(
         "inventory.reserved",
-        {
-            "order_id": str(order_id or uuid.uuid4()),
-            "reservation_id": str(uuid.uuid4()),
-            "expires_at": (timezone.now() + timedelta(seconds=expires_in)).isoformat(),
-            "user_id": user_id,
-            "customer_email": "carla@example.com",
-            "lines": [{"product_id": str(uuid.uuid4()), "quantity": 2}],
-            "total": total,
-            "currency": "USD",
-            "payment_token": token,
-        },
+        order_id=str(order_id or uuid.uuid4()),
+        reservation_id=str(uuid.uuid4()),
+        expires_at=(timezone.now() + timedelta(seconds=expires_in)).isoformat(),
+        user_id=user_id,
+        customer_email="carla@example.com",
+        lines=[{"product_id": str(uuid.uuid4()), "quantity": 2}],
+        total=total,
+        currency="USD",
+        payment_token=token,
     )
 
 
 def expired_event(order_id):
-    return new_event(
-        "inventory.reservation_expired", {"order_id": str(order_id), "reservation_id": str(uuid.uuid4())}
+    return domain_event(
+        "inventory.reservation_expired", order_id=str(order_id), reservation_id=str(uuid.uuid4())
     )
 
 
 def cancelled_event(order_id, *, user_id=USER_ID, previous_status="confirmed"):
-    return new_event(
+    return domain_event(
         "order.cancelled",
-        {
-            "order_id": str(order_id),
-            "user_id": user_id,
-            "customer_email": "carla@example.com",
-            "reason": "customer_cancelled",
-            "previous_status": previous_status,
-            "total": "12.50",
-            "currency": "USD",
-            "lines": [{"product_id": str(uuid.uuid4()), "name": "Lamp", "unit_price": "6.25", "quantity": 2}],
-        },
+        order_id=str(order_id),
+        user_id=user_id,
+        customer_email="carla@example.com",
+        reason="customer_cancelled",
+        previous_status=previous_status,
+        total="12.50",
+        currency="USD",
+        lines=[{"product_id": str(uuid.uuid4()), "name": "Lamp", "unit_price": "6.25", "quantity": 2}],
     )
 
 

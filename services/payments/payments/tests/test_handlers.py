@@ -25,6 +25,7 @@ from payments.tests.helpers import (
 )
 from shared.messaging.events import new_event
 from shared.messaging.inbox import handle_once
+from shared.testing import domain_event
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +93,8 @@ def test_a_reservation_that_arrives_already_expired_is_voided_without_a_charge(p
 
 
 def test_a_malformed_reservation_event_fails_and_leaves_nothing(committed):
+    # Broken on purpose (no user_id): the worker would dead-letter it before the handler (shared.contracts);
+    # the handler must still fail rather than half-apply it.
     event = new_event("inventory.reserved", {"order_id": str(uuid.uuid4()), "total": "12.50"})
 
     with pytest.raises(KeyError):
@@ -238,7 +241,7 @@ def test_order_cancelled_for_a_failed_payment_changes_nothing(committed):
 @pytest.mark.parametrize("event_type", ["order.confirmed", "order.rejected"])
 def test_order_confirmed_and_rejected_move_no_money(event_type, provider, committed):
     payment = captured_payment()
-    event = new_event(event_type, {"order_id": str(payment.order_id), "user_id": str(payment.user_id)})
+    event = domain_event(event_type, order_id=str(payment.order_id), user_id=str(payment.user_id))
 
     assert deliver(event, committed) is True
     assert deliver(event, committed) is False
