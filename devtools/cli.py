@@ -8,6 +8,7 @@ import sys
 
 from devtools import (
     access,
+    contracts,
     health,
     instance,
     local_gateway,
@@ -147,6 +148,17 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def cmd_contracts(args: argparse.Namespace) -> int:
+    """Compare the committed contract snapshots (contracts/) with the code: `check`, or `update` them."""
+    if args.allow_breaking and args.action != "update":
+        raise PlatformError("--allow-breaking goes with `contracts update`")
+    current = contracts.current_contracts(instance.load_platform())
+    reviews = contracts.review_all(contracts.stored_contracts(), current)
+    if args.action == "update":
+        return contracts.update(reviews, allow_breaking=args.allow_breaking)
+    return contracts.check(reviews)
+
+
 # --- the command line ------------------------------------------------------------------------------------
 
 
@@ -200,17 +212,31 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("service", help="a service from topology.toml, or all")
     manage.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGS", help="manage.py arguments")
 
+    contracts_help = (
+        "check (default) that the code still honours the committed OpenAPI and AsyncAPI snapshots "
+        "(contracts/), or update them (docs/contracts.md)"
+    )
+    contract_command = add("contracts", cmd_contracts, contracts_help)
+    contract_command.add_argument("action", nargs="?", choices=("check", "update"), default="check")
+    contract_command.add_argument(
+        "--allow-breaking",
+        action="store_true",
+        help="with update: write a snapshot even over a breaking change",
+    )
+
     test_help = "run the test suites and summarize; -- ARGS go to pytest"
     test = add("test", cmd_test, test_help, venv_need="install", needs_infrastructure=True)
     test.add_argument(
         "suites",
         nargs="*",
         metavar="SUITE",
-        help="shared, sandbox, a service, system, browser, security, chaos (default: all)",
+        help="shared, sandbox, a service, system, browser, security, contracts, chaos (default: all)",
     )
     test.add_argument("--no-install", action="store_true", help="do not create or update .venv")
     test.add_argument(
-        "--full", action="store_true", help="the full chaos set (slow, outside CI) instead of the core one"
+        "--full",
+        action="store_true",
+        help="the slow full sets (outside CI): every chaos scenario; the contract fuzzing with a random seed",
     )
     return parser
 

@@ -17,13 +17,23 @@ from devtools.paths import ROOT, SANDBOX_DIR, SHARED_DIR, VENV_PYTHON
 
 PYTEST_COMMAND = ("-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider")
 # Cross-service suites beside `system`, each on its own platform instance: `manage_all.py test browser`.
-CROSS_SERVICE_SUITES = {"browser": "tests/browser", "security": "tests/security", "chaos": "tests/chaos"}
+CROSS_SERVICE_SUITES = {
+    "browser": "tests/browser",
+    "security": "tests/security",
+    "contracts": "tests/contracts",
+    "chaos": "tests/chaos",
+}
 # Suites that start a platform instance (and check the gateway's and monitoring's files): they need nginx
 # and Prometheus' tools on the machine first.
 PLATFORM_SUITES = frozenset({"system", *CROSS_SERVICE_SUITES})
 # The chaos suite's faults restart what its platform depends on: it gets an instance of its own (ports
 # shifted by 2000, its own databases, vhost and Redis database), so nothing of e2e's is in its way.
-OWN_INSTANCES = {"chaos": {"E2E_INSTANCE": "chaos", "E2E_PORT_OFFSET": "2000", "E2E_REDIS_DB": "2"}}
+# The contracts suite's fuzzer writes thousands of users, products and orders, with its own gateway limits
+# (raised): it gets an instance of its own too.
+OWN_INSTANCES = {
+    "chaos": {"E2E_INSTANCE": "chaos", "E2E_PORT_OFFSET": "2000", "E2E_REDIS_DB": "2"},
+    "contracts": {"E2E_INSTANCE": "contracts", "E2E_PORT_OFFSET": "3000", "E2E_REDIS_DB": "3"},
+}
 # Set by `test --full`: suites with a slow full set (chaos) run it instead of their core set.
 FULL_SETS_VARIABLE = "PLATFORM_TESTS_FULL"
 NO_TESTS_COLLECTED = 5  # pytest's exit status: a suite that runs nothing has failed

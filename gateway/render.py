@@ -1,4 +1,4 @@
-"""Render the gateway's nginx configuration (and its /docs/ page) from the topology (devtools.topology).
+"""Render the gateway's nginx configuration (and its /docs/ pages) from the topology (devtools.topology).
 
 Nothing is written per service by hand: every upstream, route and schema link comes from the services'
 `gateway_routes` tables and the [gateway] table, so adding a service to topology.toml adds it to the
@@ -26,9 +26,14 @@ from pathlib import Path
 from string import Template
 
 from devtools import topology as topology_model
+from gateway import events_page
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "nginx"
+# The events' AsyncAPI document as JSON (the committed snapshot's copy, devtools/contracts.py): JSON since
+# this module reads it with the standard library alone; the gateway's image copies it to the same place.
+ASYNCAPI_DOCUMENT = ROOT / "contracts" / "asyncapi.json"
+EVENTS_PAGE = "events.html"
 
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -58,6 +63,7 @@ NGINX_ERRORS = {
     504: ("gateway_timeout", "The service did not answer in time."),
     505: ("http_version_not_supported", "The HTTP version is not supported."),
 }
+GATEWAY_METHODS = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"
 # nginx's own non-standard statuses, answered with the standard one they stand for. 494: a request
 # header (or cookie) larger than large_client_header_buffers, which nginx otherwise sends as an HTML 400.
 NGINX_ERROR_ALIASES = {494: 431}
@@ -270,6 +276,10 @@ def error_headers(status: int, edge: bool) -> str:
     extra.append(("X-Request-ID", "$edge_request_id"))
     if status == 401:
         extra.append(("WWW-Authenticate", "Bearer"))
+    if status == 405:
+        # nginx refuses TRACE itself, before any route: it names the methods it passes on to a service
+        # (RFC 9110 requires an Allow header with a 405; a service's own 405 names its resource's).
+        extra.append(("Allow", f'"{GATEWAY_METHODS}"'))
     return header_lines(tuple(extra), 12)
 
 
@@ -277,10 +287,12 @@ def error_pages(statuses, edge: bool = True) -> str:
     """error_page directives and the JSON locations they point at."""
     error_location = template("error_location.template")
     # `=`: the named location's own status is the answer's (a 403 of the verifier's fail-closed refusal
-    # leaves as the 503 that @error_403 returns); without it nginx keeps the original status.
-    lines = [f"        error_page {status} = @error_{status};" for status in statuses]
+    # leaves as the 503 that /_errors/403 returns); without it nginx keeps the original status. Internal
+    # URIs, not named locations: nginx cannot redirect a request whose line it could not read (a 400, a
+    # 414 for a line longer than its buffers) to a named location, and answers its own HTML 500 instead.
+    lines = [f"        error_page {status} = /_errors/{status};" for status in statuses]
     lines += [
-        f"        error_page {alias} ={status} @error_{status};"
+        f"        error_page {alias} ={status} /_errors/{status};"
         for alias, status in NGINX_ERROR_ALIASES.items()
         if status in statuses
     ]
@@ -297,7 +309,7 @@ def error_pages(statuses, edge: bool = True) -> str:
 
 
 def revocation_unavailable() -> str:
-    """In @error_403: the verifier's fail-closed refusal (X-Auth-Unavailable) is really a 503. Headers
+    """In /_errors/403: the verifier's fail-closed refusal (X-Auth-Unavailable) is really a 503. Headers
     set inside `if` replace the location's, so all of them are repeated there."""
     code, message = NGINX_ERRORS[503]
     headers = header_lines((("X-Request-ID", "$edge_request_id"), ("Retry-After", "5")), 16)
@@ -496,7 +508,25 @@ def render_conf(gateway: Gateway, env: dict) -> str:
 def render_docs(gateway: Gateway) -> str:
     schemas = [{"name": name, "url": f"/api/schema/{name}/"} for name in gateway.service_ports]
     links = "\n".join(f'    <li><a href="{s["url"]}">{s["name"]}</a></li>' for s in schemas)
-    return template("docs.html.template").substitute(schema_links=links, schema_urls_json=json.dumps(schemas))
+    return template("docs.html.template").substitute(
+        schema_links=links,
+        schema_urls_json=json.dumps(schemas),
+        events_url=f"/docs/{EVENTS_PAGE}",
+        asyncapi_url=events_page.RAW_DOCUMENT_URL,
+    )
+
+
+def write_events_docs(docs_dir: Path, source: Path | None = None) -> None:
+    """The events' AsyncAPI document at /docs/asyncapi.json, as committed (for tools), and the page that
+    reads it at /docs/events.html (for people)."""
+    source = source or ASYNCAPI_DOCUMENT
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"{source} is missing: the events' AsyncAPI document as JSON, which `python3 manage_all.py "
+            "contracts update` writes beside contracts/asyncapi.yaml (docs/contracts.md)"
+        )
+    shutil.copyfile(source, docs_dir / Path(events_page.RAW_DOCUMENT_URL).name)
+    (docs_dir / EVENTS_PAGE).write_text(events_page.render_page(json.loads(source.read_text())))
 
 
 def swagger_ui_dir(python: Path | None = None) -> Path:
@@ -523,15 +553,19 @@ def copy_swagger_ui(target: Path, source: Path | None = None) -> None:
         shutil.copyfile(source / name, target / name)
 
 
-def write(gateway: Gateway, env: dict | None = None, swagger_ui: Path | None = None) -> Path:
-    """Render nginx.conf and docs/index.html (with Swagger UI's files) under var/<instance>/nginx/;
-    returns the conf's path. `swagger_ui`: the assets' folder, found in .venv when not given."""
+def write(
+    gateway: Gateway, env: dict | None = None, swagger_ui: Path | None = None, asyncapi: Path | None = None
+) -> Path:
+    """Render nginx.conf and docs/index.html (with Swagger UI's files, the events' AsyncAPI document and its
+    page) under var/<instance>/nginx/; returns the conf's path. `swagger_ui`: the assets' folder, found in
+    .venv when not given; `asyncapi`: the document as JSON, contracts/asyncapi.json when not given."""
     env = dict(os.environ if env is None else env)
     for sub in ("tmp", "cache", "docs"):
         (gateway.nginx_dir / sub).mkdir(parents=True, exist_ok=True)
     (gateway.var_dir / "log").mkdir(parents=True, exist_ok=True)
     copy_swagger_ui(gateway.nginx_dir / "docs" / "swagger-ui", swagger_ui)
     (gateway.nginx_dir / "docs" / "index.html").write_text(render_docs(gateway))
+    write_events_docs(gateway.nginx_dir / "docs", asyncapi)
     gateway.conf_file.touch(mode=0o600)  # it holds Flower's password
     gateway.conf_file.chmod(0o600)
     gateway.conf_file.write_text(render_conf(gateway, env))

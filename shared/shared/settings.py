@@ -22,7 +22,7 @@ Variables:
 DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
 JWT_* (see shared.auth.keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
 SERVICE_TOKEN_SECONDS, SERVICE_CLIENT_SECRET, AUTH_REVOCATION_TIMEOUT (see shared.auth),
-EVENTS_DELIVERY_LIMIT, EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT,
+EVENTS_DELIVERY_LIMIT, EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, EVENT_VERSIONS,
 <NAME>_URL (the base URL of each service this one calls), PLATFORM_SERVICES (every service, in order),
 EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
 USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
@@ -147,12 +147,19 @@ def _rest_framework(*, authentication: str, debug: bool) -> dict:
         # Refuses bodies nested deeper than JSON_MAX_DEPTH (shared.web.parsers); OPTIONS without `actions`.
         "DEFAULT_PARSER_CLASSES": ["shared.web.parsers.JSONParser"],
         "DEFAULT_METADATA_CLASS": "shared.web.metadata.ApiMetadata",
-        "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+        "DEFAULT_PAGINATION_CLASS": "shared.web.pagination.PageNumberPagination",
         "PAGE_SIZE": 20,
         "EXCEPTION_HANDLER": "shared.web.errors.exception_handler",
-        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_SCHEMA_CLASS": "shared.web.schema.PlatformAutoSchema",
         "UNAUTHENTICATED_USER": None,
     }
+
+
+# Said once for every operation of every service (the operations document their own errors).
+API_DESCRIPTION = """JSON in and out. Every error is `{"error": {"code", "message", "fields"}}` with its
+status; `fields` names each invalid input. Request bodies are read strictly: a value of another JSON type
+than the schema's is refused, not converted, and text never holds the NUL character (U+0000). Lists are
+paginated `{count, next, previous, results}`; `page` counts from 1. A 503 carries `Retry-After`."""
 
 
 def _jwt(env: environ.Env, keys: KeyPair) -> dict:
@@ -346,6 +353,7 @@ def service_settings(
         SERVICE_CLIENT={"ID": service, "SECRET": client_secret},
         SPECTACULAR_SETTINGS={
             "TITLE": f"{service} API",
+            "DESCRIPTION": API_DESCRIPTION,
             "VERSION": "1.0.0",
             "SERVE_INCLUDE_SCHEMA": False,
             "COMPONENT_SPLIT_REQUEST": True,
@@ -367,6 +375,9 @@ def service_settings(
         EMAIL_PORT=env.int("EMAIL_PORT", default=25),
         DEFAULT_FROM_EMAIL=env.str("DEFAULT_FROM_EMAIL", default="Order platform <no-reply@example.com>"),
         EVENT_SUBSCRIPTIONS=subscriptions,
+        # The version of each event type this service publishes (`EVENT_VERSIONS=order.created=2;a.b=3`;
+        # unnamed types: 1). Raised only once every consumer reads the new version (docs/contracts.md).
+        EVENT_VERSIONS=env.dict("EVENT_VERSIONS", cast={"value": int}, default={}),
         CIRCUIT_BREAKER_DOWNSTREAMS=downstreams,
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),

@@ -1,11 +1,16 @@
 """Views of the test service that exercise the shared request handling: a DRF view parsing JSON, one
 reading the database, and plain Django views failing outside DRF."""
 
+from decimal import Decimal
+
 from django.core.exceptions import PermissionDenied
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from shared.web.serializers import InputSerializer, query_parameters
 from tests.ledger.models import Account
 
 
@@ -35,3 +40,44 @@ def forbidden(request):
 
 def broken(request):
     raise RuntimeError("a bug outside DRF")
+
+
+class EntrySerializer(InputSerializer):
+    name = serializers.CharField(max_length=5)
+    count = serializers.IntegerField(required=False)
+    price = serializers.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0"), required=False)
+    active = serializers.BooleanField(required=False)
+    requires_any_field = True
+
+
+class EntryApi(APIView):
+    """Validates an entry strictly (shared.web.serializers) and answers what it read."""
+
+    permission_classes = [AllowAny]
+    serializer_class = EntrySerializer  # what the OpenAPI document describes
+
+    def post(self, request):
+        entry = EntrySerializer(data=request.data)
+        entry.is_valid(raise_exception=True)
+        return Response({key: str(value) for key, value in entry.validated_data.items()})
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Account
+        fields = ["id", "name"]
+
+
+class AccountFilterSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=50)
+
+
+class AccountListApi(ListAPIView):
+    """Accounts, paginated (shared.web.pagination), for signed-in callers."""
+
+    serializer_class = AccountSerializer
+
+    def get_queryset(self):
+        name = query_parameters(AccountFilterSerializer, self.request).get("name")
+        accounts = Account.objects.order_by("id")
+        return accounts.filter(name=name) if name is not None else accounts

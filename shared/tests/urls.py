@@ -6,6 +6,8 @@ from tests import api
 urlpatterns = service_urlpatterns(
     path("api/echo/", api.EchoApi.as_view()),
     path("api/accounts/", api.AccountsApi.as_view()),
+    path("api/v1/entries/", api.EntryApi.as_view()),
+    path("api/v1/accounts/", api.AccountListApi.as_view()),
     path("api/forbidden/", api.forbidden),
     path("api/broken/", api.broken),
 )

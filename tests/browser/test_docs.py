@@ -1,10 +1,13 @@
 """The API documentation at /docs/ in a real browser: Swagger UI served by the gateway itself (nothing
-fetched from elsewhere), every service's definition, and one Authorize that carries over to all of them."""
+fetched from elsewhere), every service's definition, and one Authorize that carries over to all of them;
+beside it, the events' AsyncAPI document as a page of its own."""
 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
+from tests.browser.conftest import path_of
 from tests.shop import Shop
 
 SERVICES = ("identity", "catalog", "inventory", "orders", "payments", "notifications")
@@ -60,3 +63,24 @@ def test_without_authorizing_a_protected_operation_answers_401(page):
     page.wait_for_selector(f".opblock-summary-path[data-path='{PROTECTED['orders']}']")
 
     assert _try_it_out(page, PROTECTED["orders"]) == "401"
+
+
+def test_the_events_page_shows_each_version_of_an_event_with_its_fields_offline(page, off_site):
+    """From /docs/, the Events link opens the AsyncAPI page: order.created's two versions, each with its
+    data's fields, reached from the table of contents; the raw document is one link away."""
+    page.goto("/docs/")
+    page.get_by_role("link", name="Events (AsyncAPI)").click()
+    page.wait_for_url("**/docs/events.html")
+    assert path_of(page) == "/docs/events.html"
+
+    contents = page.locator("nav li", has=page.locator("a[href='#order.created']"))
+    for version in (1, 2):
+        contents.get_by_role("link", name=f"v{version}", exact=True).click()
+        block = page.locator(f"article[id='order.created.v{version}']")
+        expect(block).to_be_in_viewport()
+        expect(block.locator("h3")).to_have_text(f"order.created version {version}")
+        expect(block.locator("table.fields code", has_text="order_id")).to_be_visible()
+    consumers = page.locator("[id='order.created'] dt:text-is('Consumers') + dd")
+    expect(consumers).to_have_text("inventory (queue inventory.events)")
+    assert page.locator("#raw-document").get_attribute("href") == "/docs/asyncapi.json"
+    assert off_site == []  # the page and everything it shows came from the gateway

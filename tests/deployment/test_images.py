@@ -149,6 +149,10 @@ def test_container_gateway_configuration_passes_nginx_t(tmp_path):
     assert f"server {verifier};" in text and "listen 127.0.0.1" not in text
     assert "access_log /dev/stdout gateway;" in text and "error_log /dev/stderr" in text
     assert (tmp_path / "nginx" / "docs" / "swagger-ui" / "swagger-ui-bundle.js").is_file()
+    # The events' page and AsyncAPI document, from the contracts/asyncapi.json the image copies.
+    assert (tmp_path / "nginx" / "docs" / "events.html").is_file()
+    served = (tmp_path / "nginx" / "docs" / "asyncapi.json").read_bytes()
+    assert served == (app / "contracts" / "asyncapi.json").read_bytes()
     local = re.sub(r"server ([a-z][a-z0-9-]*):(\d+)", r"server 127.0.0.1:\2", text)
     Path(conf).write_text(local)
     check = subprocess.run(

@@ -247,3 +247,24 @@ def test_nginx_s_own_refusal_of_a_malformed_request_is_json(platform):
     assert head.startswith("HTTP/1.1 400"), head
     assert "application/json" in head
     assert json.loads(body)["error"]["code"] == "malformed_request", body
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "code"),
+    [
+        # Longer than the gateway's buffers (large_client_header_buffers): nginx could not read the line.
+        (b"GET /api/v1/products/?ids=" + b"%2C" * 3000 + b" HTTP/1.1", 414, "uri_too_long"),
+        (b"GET\x01 /api/v1/products/ HTTP/1.1", 400, "malformed_request"),
+    ],
+)
+def test_a_request_line_nginx_cannot_read_is_refused_in_json(platform, request_line, status, code):
+    """Refused while nginx reads the request line: it once sent its own HTML 500 for these (a named
+    error location cannot take a request without a URI); the fuzzer found it with a long `ids`."""
+    with socket.create_connection(("127.0.0.1", platform.gateway_port), timeout=10) as raw:
+        raw.sendall(request_line + b"\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = raw.recv(65536).decode(errors="replace")
+
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}"), head
+    assert "application/json" in head
+    assert json.loads(body)["error"]["code"] == code, body

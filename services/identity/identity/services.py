@@ -21,7 +21,7 @@ from identity.models import SignIn, User
 from shared.auth.api import revocation_list
 from shared.auth.tokens import TokenRefused
 from shared.messaging.events import publish_event
-from shared.web.errors import DomainError
+from shared.web.errors import DomainError, Forbidden
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +85,17 @@ def user_update(
     is_staff: bool | None = None,
     is_superuser: bool | None = None,
     full_name: str | None = None,
+    actor_id: str | None = None,
 ) -> User:
     """Change a user. A change of access (active, staff, superuser) withdraws every token already issued
     at once, in every service: the user's `auth_version` goes up, and a deactivation also ends every
-    sign-in. The user's next refresh (or sign-in) gets tokens that say what is true now."""
+    sign-in. The user's next refresh (or sign-in) gets tokens that say what is true now.
+
+    Raises Forbidden(own_access) when `actor_id` (the member of staff asking) would take their own access
+    away: nobody locks themselves (or the last administrator) out by mistake; another member of staff can."""
     wanted = {"is_active": is_active, "is_staff": is_staff, "is_superuser": is_superuser}
+    if actor_id is not None and str(actor_id) == str(user.pk) and False in wanted.values():
+        raise Forbidden("You cannot deactivate or demote your own account.", code="own_access")
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if full_name is not None:

@@ -122,10 +122,17 @@ def die_with_master(server) -> None:
 KEEPALIVE_SECONDS = 75
 
 
+UNLIMITED = 0
+
+
 def settings_for(service: str, *, tracing: bool = True) -> dict:
     """The gunicorn settings of one web process, for its gunicorn.conf.py."""
     settings = {
         "keepalive": KEEPALIVE_SECONDS,
+        # No limit of its own on the request line (gunicorn's default, 4094, answers an HTML 414): the
+        # gateway refuses a longer line than its buffers (6k) in the contract's shape, and behind it Django
+        # answers a bad query parameter with the contract's 400, whatever its length.
+        "limit_request_line": UNLIMITED,
         "logconfig_dict": logconfig_dict(service),
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,

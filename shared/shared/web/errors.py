@@ -42,6 +42,11 @@ class DomainError(Exception):
         self.fields = fields or {}
 
 
+class Forbidden(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+
+
 class NotFound(DomainError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"

@@ -1,4 +1,7 @@
-"""The service's OpenAPI document at /api/schema/: public, and generated once per process.
+"""The service's OpenAPI document at /api/schema/: public, generated once per process, and complete.
+
+- Complete: every operation documents the errors it can answer (shared.web.schema), in the contract's
+  error shape, so a client (or a schema-based fuzzer) finds every status it may meet in the document.
 
 - Public: credentials that come along (an expired token left in Swagger UI) are ignored, not refused.
 - Once, under a lock: drf-spectacular loads its extensions lazily and not thread-safely, so the first

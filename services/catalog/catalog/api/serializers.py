@@ -1,11 +1,13 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog import services
 from catalog.models import CURRENCY, Category, Product
 from catalog.selectors import ORDERINGS
 from shared.web.errors import DomainError
+from shared.web.serializers import InputSerializer
 
 MAX_IDS = 100
 MAX_INITIAL_STOCK = 1_000_000
@@ -52,6 +54,21 @@ class ProductV2Serializer(serializers.ModelSerializer):
         return MoneySerializer({"amount": product.price, "currency": product.currency}).data
 
 
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+# Comma-separated UUIDs, white space and empty parts ignored (validate_ids reads them so).
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": MAX_IDS * 37,
+        "pattern": rf"^[\s,]*{UUID_PATTERN}(?:\s*,[\s,]*{UUID_PATTERN})*[\s,]*$",
+    }
+)
+class IdListField(serializers.CharField):
+    pass
+
+
 class ProductListQuerySerializer(serializers.Serializer):
     """The list's query parameters; anything malformed is a 400 naming the parameter."""
 
@@ -64,8 +81,9 @@ class ProductListQuerySerializer(serializers.Serializer):
         max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False
     )
     ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False)
-    ids = serializers.CharField(
+    ids = IdListField(
         required=False,
+        max_length=MAX_IDS * 37,  # a UUID and its comma each
         help_text=f"Comma-separated product ids (at most {MAX_IDS}); inactive products included.",
     )
 
@@ -78,14 +96,16 @@ class ProductListQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError(f"At most {MAX_IDS} ids per request.")
         return ids
 
-    def validate(self, attrs):
-        low, high = attrs.get("min_price"), attrs.get("max_price")
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"min_price": "min_price cannot exceed max_price."})
-        return attrs
-
 
 # Writes
+
+
+# services.SKU_PATTERN as a client may type it: any case (stored upper-case), white space around it trimmed.
+@extend_schema_field(
+    {"type": "string", "maxLength": 64, "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,63}\s*$"}
+)
+class SkuField(serializers.CharField):
+    pass
 
 
 def _validated_sku(value: str) -> str:
@@ -95,11 +115,13 @@ def _validated_sku(value: str) -> str:
         raise serializers.ValidationError(exc.fields["sku"]) from exc
 
 
-class ProductWriteSerializer(serializers.Serializer):
+class ProductWriteSerializer(InputSerializer):
     """PUT needs sku, name, category and price (description defaults to empty, is_active is kept);
     PATCH takes any subset."""
 
-    sku = serializers.CharField(max_length=64)
+    requires_any_field = True  # an empty PATCH is refused (the OpenAPI document says so)
+
+    sku = SkuField(max_length=64)
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
     category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
 from rest_framework.response import Response
 
@@ -20,6 +19,8 @@ from catalog.api.serializers import (
     ProductWriteSerializer,
 )
 from shared.auth.api import IsStaff
+from shared.web.pagination import PageNumberPagination
+from shared.web.serializers import query_parameters
 
 LIST_DESCRIPTION = f"""Active products, paginated (staff also see inactive ones).
 
@@ -75,8 +76,9 @@ class ProductApiBase(GenericAPIView):
 
 class ProductListApi(ProductApiBase):
     @extend_schema(
+        summary="Search and filter products",
         description=LIST_DESCRIPTION,
-        parameters=[ProductListQuerySerializer, OpenApiParameter("page", int)],
+        parameters=[ProductListQuerySerializer],
         responses=ProductSerializer(many=True),
     )
     def get(self, request):
@@ -84,9 +86,7 @@ class ProductListApi(ProductApiBase):
         return self.cached_response(f"list:{request.build_absolute_uri()}", self._page)
 
     def _page(self) -> dict:
-        query = ProductListQuerySerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        filters = query.validated_data
+        filters = query_parameters(ProductListQuerySerializer, self.request)
         products = selectors.product_list(
             search=filters.get("search", ""),
             category_slug=filters.get("category"),
@@ -99,7 +99,11 @@ class ProductListApi(ProductApiBase):
         page = self.paginate_queryset(products)
         return self.get_paginated_response(self.get_serializer(page, many=True).data).data
 
-    @extend_schema(request=ProductCreateSerializer, responses={201: ProductSerializer})
+    @extend_schema(
+        summary="Create a product (staff)",
+        request=ProductCreateSerializer,
+        responses={201: ProductSerializer},
+    )
     def post(self, request):
         serializer = ProductCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -112,6 +116,7 @@ class ProductDetailApi(ProductApiBase):
         return selectors.product_get(product_id=pk, include_inactive=_is_staff(self.request))
 
     @extend_schema(
+        summary="One product",
         description="One product. Inactive products are 404 except for staff.",
         responses=ProductSerializer,
     )
@@ -125,15 +130,22 @@ class ProductDetailApi(ProductApiBase):
         product = services.product_update(product=product, **serializer.validated_data)
         return Response(self.get_serializer(product).data)
 
-    @extend_schema(request=ProductWriteSerializer, responses=ProductSerializer)
+    @extend_schema(
+        summary="Replace a product (staff)", request=ProductWriteSerializer, responses=ProductSerializer
+    )
     def put(self, request, pk):
         return self._update(request, pk, partial=False)
 
-    @extend_schema(request=ProductWriteSerializer, responses=ProductSerializer)
+    @extend_schema(
+        summary="Change some of a product's fields (staff)",
+        request=ProductWriteSerializer,
+        responses=ProductSerializer,
+    )
     def patch(self, request, pk):
         return self._update(request, pk, partial=True)
 
     @extend_schema(
+        summary="Deactivate a product (staff)",
         description="Soft delete: the product becomes inactive and `product.deleted` is published.",
         responses={204: OpenApiResponse(description="Deactivated (or already inactive).")},
     )
@@ -149,8 +161,9 @@ class ProductListV2Api(ProductListApi):
     http_method_names = ["get", "head", "options"]
 
     @extend_schema(
+        summary="Search and filter products (prices as money objects)",
         description=LIST_DESCRIPTION,
-        parameters=[ProductListQuerySerializer, OpenApiParameter("page", int)],
+        parameters=[ProductListQuerySerializer],
         responses=ProductV2Serializer(many=True),
     )
     def get(self, request):
@@ -164,6 +177,7 @@ class ProductDetailV2Api(ProductDetailApi):
     http_method_names = ["get", "head", "options"]
 
     @extend_schema(
+        summary="One product (price as a money object)",
         description="One product. Inactive products are 404 except for staff.",
         responses=ProductV2Serializer,
     )
@@ -174,6 +188,10 @@ class ProductDetailV2Api(ProductDetailApi):
 class CategoryListApi(ListAPIView):
     permission_classes = [AllowAny]
     serializer_class = CategorySerializer
+
+    @extend_schema(summary="Every category")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return selectors.category_list()

@@ -1,9 +1,12 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from identity.emails import normalize_email
 from identity.models import User
+from shared.web.serializers import InputSerializer
 
 
+@extend_schema_field({"type": "string", "format": "email", "maxLength": 320})
 class EmailAddressField(serializers.CharField):
     """An e-mail address, validated and returned in its one stored form (identity.emails)."""
 
@@ -15,7 +18,7 @@ class EmailAddressField(serializers.CharField):
         return normalize_email(super().to_internal_value(data))
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(InputSerializer):
     email = EmailAddressField(
         help_text="Stored and answered in its normal form: lower case, the domain in IDNA ASCII (`xn--`) "
         "form; the part before the @ must be ASCII."
@@ -33,7 +36,9 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UserUpdateSerializer(serializers.Serializer):
+class UserUpdateSerializer(InputSerializer):
+    requires_any_field = True  # refused when empty (the OpenAPI document says so)
+
     is_active = serializers.BooleanField(required=False)
     is_staff = serializers.BooleanField(required=False)
     full_name = serializers.CharField(max_length=200, required=False)
@@ -44,13 +49,20 @@ class UserUpdateSerializer(serializers.Serializer):
         return attrs
 
 
-class CredentialsSerializer(serializers.Serializer):
+class UserListQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Part of the e-mail or name"
+    )
+    is_active = serializers.BooleanField(required=False, allow_null=False)
+
+
+class CredentialsSerializer(InputSerializer):
     email = serializers.CharField(max_length=254)
     password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
 
 
-class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+class RefreshSerializer(InputSerializer):
+    refresh = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
 class LogoutSerializer(RefreshSerializer):
@@ -62,7 +74,7 @@ class TokenPairSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class ServiceTokenRequestSerializer(serializers.Serializer):
+class ServiceTokenRequestSerializer(InputSerializer):
     """OAuth 2.0 client credentials grant (RFC 6749, section 4.4); the client may authenticate with HTTP
     Basic instead of client_id/client_secret in the body."""
 

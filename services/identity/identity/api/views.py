@@ -4,7 +4,7 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.generics import ListAPIView
@@ -23,6 +23,7 @@ from identity.api.serializers import (
     ServiceTokenRequestSerializer,
     ServiceTokenSerializer,
     TokenPairSerializer,
+    UserListQuerySerializer,
     UserSerializer,
     UserUpdateSerializer,
 )
@@ -30,13 +31,20 @@ from identity.jwks import jwks_document
 from identity.models import User
 from shared.auth.api import IsStaff, refused
 from shared.auth.tokens import TokenRefused
+from shared.web.schema import error_response
+from shared.web.serializers import query_parameters
+
+# A refused credential: wrong password, an expired, revoked or reused refresh token, an unknown client.
+REFUSED = {401: error_response(401, "The credentials or the token are refused.")}
 
 
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @extend_schema(
+        summary="Register a customer account", request=RegisterSerializer, responses={201: UserSerializer}
+    )
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -53,7 +61,11 @@ class TokenObtainApi(APIView):
     def get_authenticate_header(self, request):
         return 'Bearer realm="api"'
 
-    @extend_schema(request=CredentialsSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        summary="Sign in: an access and a refresh token",
+        request=CredentialsSerializer,
+        responses={200: TokenPairSerializer, **REFUSED},
+    )
     def post(self, request):
         serializer = CredentialsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -72,7 +84,11 @@ class TokenRefreshApi(APIView):
     def get_authenticate_header(self, request):
         return 'Bearer realm="api"'
 
-    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    @extend_schema(
+        summary="Rotate a refresh token: a new token pair",
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer, **REFUSED},
+    )
     def post(self, request):
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -96,7 +112,11 @@ class LogoutApi(APIView):
     def get_authenticate_header(self, request):
         return 'Bearer realm="api"'
 
-    @extend_schema(request=LogoutSerializer, responses={204: None})
+    @extend_schema(
+        summary="Sign out: end a refresh token's sign-in",
+        request=LogoutSerializer,
+        responses={204: None, **REFUSED},
+    )
     def post(self, request):
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -108,7 +128,7 @@ class LogoutApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(responses=UserSerializer)
+    @extend_schema(summary="The caller's account", responses=UserSerializer)
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
@@ -117,36 +137,32 @@ class UserListApi(ListAPIView):
     permission_classes = [IsStaff]
     serializer_class = UserSerializer
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("search", str, description="Part of the e-mail or name"),
-            OpenApiParameter("is_active", bool),
-        ]
-    )
+    @extend_schema(summary="List user accounts (staff)", parameters=[UserListQuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        is_active = self.request.query_params.get("is_active")
-        return selectors.user_list(
-            search=self.request.query_params.get("search", ""),
-            is_active=None if is_active is None else is_active.lower() in ("1", "true", "yes"),
-        )
+        filters = query_parameters(UserListQuerySerializer, self.request)
+        return selectors.user_list(search=filters.get("search", ""), is_active=filters.get("is_active"))
 
 
 class UserDetailApi(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(responses=UserSerializer)
+    @extend_schema(summary="One user account (staff)", responses=UserSerializer)
     def get(self, request, pk):
         return Response(UserSerializer(get_object_or_404(User, pk=pk)).data)
 
-    @extend_schema(request=UserUpdateSerializer, responses=UserSerializer)
+    @extend_schema(
+        summary="Change an account's roles or deactivate it (staff)",
+        request=UserUpdateSerializer,
+        responses=UserSerializer,
+    )
     def patch(self, request, pk):
         user = get_object_or_404(User, pk=pk)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.user_update(user=user, **serializer.validated_data)
+        user = services.user_update(user=user, actor_id=request.user.id, **serializer.validated_data)
         return Response(UserSerializer(user).data)
 
 
@@ -161,7 +177,11 @@ class ServiceTokenApi(APIView):
     def get_authenticate_header(self, request):
         return 'Basic realm="internal"'
 
-    @extend_schema(request=ServiceTokenRequestSerializer, responses={200: ServiceTokenSerializer})
+    @extend_schema(
+        summary="A service token (OAuth 2.0 client credentials)",
+        request=ServiceTokenRequestSerializer,
+        responses={200: ServiceTokenSerializer, **REFUSED},
+    )
     def post(self, request):
         serializer = ServiceTokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -201,7 +221,8 @@ class JwksApi(APIView):
     authentication_classes = []
 
     @extend_schema(
-        responses=inline_serializer("Jwks", {"keys": serializers.ListField(child=serializers.DictField())})
+        summary="The public keys that verify the platform's tokens (JWKS)",
+        responses=inline_serializer("Jwks", {"keys": serializers.ListField(child=serializers.DictField())}),
     )
     def get(self, request):
         response = Response(jwks_document(settings.JWT["PUBLIC_KEY"]))

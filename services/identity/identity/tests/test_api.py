@@ -363,6 +363,28 @@ def test_user_patch_deactivates_the_user(staff_client, customer, django_capture_
     assert customer.deactivated_at is not None
 
 
+@pytest.mark.parametrize("change", [{"is_active": False}, {"is_staff": False}])
+def test_staff_cannot_take_their_own_access_away(staff_client, staff, change):
+    response = staff_client.patch(user_url(staff.id), change, format="json")
+
+    assert_error(response, 403, "own_access")
+    staff.refresh_from_db()
+    assert (staff.is_active, staff.is_staff) == (True, True)
+
+
+def test_staff_may_rename_themselves_and_demote_another_member_of_staff(staff_client, staff, db):
+    other = services.user_register(
+        email="other.staff@example.com", password=PASSWORD, full_name="Other", is_staff=True
+    )
+
+    assert staff_client.patch(user_url(staff.id), {"full_name": "Sam S."}, format="json").status_code == 200
+    response = staff_client.patch(user_url(other.id), {"is_staff": False}, format="json")
+
+    assert response.status_code == 200
+    other.refresh_from_db()
+    assert other.is_staff is False
+
+
 # Admin
 
 

@@ -1,7 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Stock, StockAdjustment
 from inventory.services import MAX_ADJUSTMENT
+from shared.web.serializers import InputSerializer
 
 
 class StockSerializer(serializers.ModelSerializer):
@@ -21,19 +23,15 @@ class StaffStockSerializer(StockSerializer):
         read_only_fields = fields
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: DRF would also take "5", 5.0 and true."""
-
-    default_error_messages = {"invalid": "A whole number is required."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+@extend_schema_field(
+    {"type": "integer", "minimum": -MAX_ADJUSTMENT, "maximum": MAX_ADJUSTMENT, "not": {"enum": [0]}}
+)
+class NonZeroIntegerField(serializers.IntegerField):
+    """A change of stock: never zero (validate_delta says why)."""
 
 
-class StockAdjustmentRequestSerializer(serializers.Serializer):
-    delta = StrictIntegerField(min_value=-MAX_ADJUSTMENT, max_value=MAX_ADJUSTMENT)
+class StockAdjustmentRequestSerializer(InputSerializer):
+    delta = NonZeroIntegerField(min_value=-MAX_ADJUSTMENT, max_value=MAX_ADJUSTMENT)
     reason = serializers.CharField(max_length=255)
 
     def validate_delta(self, value: int) -> int:

@@ -13,11 +13,16 @@ from inventory.api.serializers import (
     StockSerializer,
 )
 from shared.auth.api import IsStaff
+from shared.web.schema import error_response
 
 
 class StockListApi(ListAPIView):
     permission_classes = [IsStaff]
     serializer_class = StaffStockSerializer
+
+    @extend_schema(summary="Stock of every product (staff)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return selectors.stock_list()
@@ -26,7 +31,7 @@ class StockListApi(ListAPIView):
 class StockDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=StockSerializer)
+    @extend_schema(summary="A product's stock: on hand, reserved, available", responses=StockSerializer)
     def get(self, request, product_id):
         return Response(StockSerializer(selectors.stock_get(product_id=product_id)).data)
 
@@ -37,10 +42,21 @@ class StockAdjustmentListApi(ListAPIView):
     permission_classes = [IsStaff]
     serializer_class = StockAdjustmentSerializer
 
+    @extend_schema(summary="A product's stock adjustments, newest first (staff)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
         return selectors.stock_adjustment_list(product_id=self.kwargs["product_id"])
 
-    @extend_schema(request=StockAdjustmentRequestSerializer, responses={201: StockSerializer})
+    @extend_schema(
+        summary="Adjust the units on hand (staff, audited)",
+        request=StockAdjustmentRequestSerializer,
+        responses={
+            201: StockSerializer,
+            409: error_response(409, "Fewer units on hand than the delta removes."),
+        },
+    )
     def post(self, request, product_id):
         serializer = StockAdjustmentRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -12,13 +12,17 @@ class NotificationListApi(ListAPIView):
 
     serializer_class = NotificationSerializer
 
+    @extend_schema(summary="List notifications (the caller's own; staff: everyone's)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
         user = self.request.user
         return selectors.notification_list(user_id=user.id, is_staff=user.is_staff)
 
 
 class NotificationDetailApi(APIView):
-    @extend_schema(responses=NotificationDetailSerializer)
+    @extend_schema(summary="One notification with its message", responses=NotificationDetailSerializer)
     def get(self, request, pk):
         notification = selectors.notification_get(
             notification_id=pk, user_id=request.user.id, is_staff=request.user.is_staff

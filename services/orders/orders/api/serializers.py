@@ -1,43 +1,17 @@
-"""What orders' API accepts (strictly: JSON types are not coerced) and what it answers."""
+"""What orders' API accepts (JSON types checked, not coerced: shared.web.serializers) and answers."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import Order, OrderItem, OrderStatusChange
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
 from orders.services import MAX_LINES, MAX_QUANTITY
+from shared.web.serializers import InputSerializer
 
 ADDRESS_REQUIRED_KEYS = ("line1", "city", "postal_code", "country")
 ADDRESS_MAX_KEYS = 20
 ADDRESS_MAX_VALUE_LENGTH = 200
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: "5", 5.0 and true are refused, not converted."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string: numbers are refused, not converted."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a string (DRF would also read an integer as one)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
 
 
 @extend_schema_field(
@@ -77,13 +51,13 @@ class ShippingAddressField(serializers.Field):
         return value
 
 
-class LineSerializer(serializers.Serializer):
-    product_id = StrictUUIDField()
-    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY)
+class LineSerializer(InputSerializer):
+    product_id = serializers.UUIDField()
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
-class PaymentDetailsSerializer(serializers.Serializer):
-    payment_token = StrictCharField(max_length=100)
+class PaymentDetailsSerializer(InputSerializer):
+    payment_token = serializers.CharField(max_length=100)
     shipping_address = ShippingAddressField()
 
 
@@ -141,6 +115,10 @@ class OrderSerializer(serializers.ModelSerializer):
             "history",
         ]
         read_only_fields = fields
+
+
+class OrderListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
 
 
 class CartLineSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,10 +19,12 @@ from orders.api.serializers import (
     CartItemSerializer,
     CartSerializer,
     OrderCreateSerializer,
+    OrderListQuerySerializer,
     OrderSerializer,
     PaymentDetailsSerializer,
 )
-from orders.models import OrderStatus
+from shared.web.schema import error_response
+from shared.web.serializers import query_parameters
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
@@ -31,6 +33,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     required=False,
     description="Retry-safe placement: the same key and body replay the first response (kept 24 h).",
 )
+# Placing an order with an Idempotency-Key: the key in flight (409) or reused with another body (422).
+IDEMPOTENCY_ERRORS = {409: error_response(409), 422: error_response(422)}
 
 
 def _user_id(request: Request) -> uuid.UUID:
@@ -55,20 +59,24 @@ def _placed(order) -> Response:
 class OrderListCreateApi(ListAPIView):
     serializer_class = OrderSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=OrderStatus.values)])
+    @extend_schema(
+        summary="List orders (the caller's own; staff: everyone's), newest first",
+        parameters=[OrderListQuerySerializer],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        status_filter = self.request.query_params.get("status") or None
-        if status_filter is not None and status_filter not in OrderStatus.values:
-            raise ValidationError({"status": f"One of {', '.join(OrderStatus.values)}."})
+        status_filter = query_parameters(OrderListQuerySerializer, self.request).get("status")
         return selectors.order_list(
             user_id=_user_id(self.request), is_staff=_is_staff(self.request), status=status_filter
         )
 
     @extend_schema(
-        request=OrderCreateSerializer, responses={202: OrderSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+        summary="Place an order: 202, then the saga confirms or rejects it",
+        request=OrderCreateSerializer,
+        responses={202: OrderSerializer, **IDEMPOTENCY_ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
         return idempotent_response(request, user_id=_user_id(request), handler=lambda: self._place(request))
@@ -88,14 +96,21 @@ class OrderListCreateApi(ListAPIView):
 
 
 class OrderDetailApi(APIView):
-    @extend_schema(responses=OrderSerializer)
+    @extend_schema(summary="One order with its lines and status history", responses=OrderSerializer)
     def get(self, request, order_id):
         order = selectors.order_get(order_id=order_id, user_id=_user_id(request), is_staff=_is_staff(request))
         return Response(OrderSerializer(order).data)
 
 
 class OrderCancelApi(APIView):
-    @extend_schema(request=None, responses={202: OrderSerializer})
+    @extend_schema(
+        summary="Cancel an order (a confirmed one is refunded and its stock returned)",
+        request=None,
+        responses={
+            202: OrderSerializer,
+            409: error_response(409, "The order is already rejected or cancelled."),
+        },
+    )
     def post(self, request, order_id):
         user_id, is_staff = _user_id(request), _is_staff(request)
         order = selectors.order_get(order_id=order_id, user_id=user_id, is_staff=is_staff)
@@ -108,18 +123,22 @@ class OrderCancelApi(APIView):
 
 
 class CartApi(APIView):
-    @extend_schema(responses=CartSerializer)
+    @extend_schema(summary="The caller's cart", responses=CartSerializer)
     def get(self, request):
         return Response(CartSerializer(selectors.cart_get(user_id=_user_id(request))).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Empty the cart", responses={204: None})
     def delete(self, request):
         services.cart_clear(user_id=_user_id(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CartItemsApi(APIView):
-    @extend_schema(request=CartItemSerializer, responses=CartSerializer)
+    @extend_schema(
+        summary="Put a product in the cart (sets its quantity)",
+        request=CartItemSerializer,
+        responses=CartSerializer,
+    )
     def post(self, request):
         serializer = CartItemSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -128,7 +147,7 @@ class CartItemsApi(APIView):
 
 
 class CartItemApi(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Remove a product from the cart", responses={204: None})
     def delete(self, request, product_id):
         services.cart_remove_item(user_id=_user_id(request), product_id=product_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -136,7 +155,10 @@ class CartItemApi(APIView):
 
 class CartCheckoutApi(APIView):
     @extend_schema(
-        request=PaymentDetailsSerializer, responses={202: OrderSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+        summary="Place an order from the cart's contents (the cart is emptied)",
+        request=PaymentDetailsSerializer,
+        responses={202: OrderSerializer, **IDEMPOTENCY_ERRORS},
+        parameters=[IDEMPOTENCY_PARAMETER],
     )
     def post(self, request):
         return idempotent_response(

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from payments import selectors
 from payments.api.serializers import PaymentDetailSerializer, PaymentFilterSerializer, PaymentSerializer
+from shared.web.serializers import query_parameters
 
 
 def _visible_to(user) -> str | None:
@@ -16,20 +17,22 @@ def _visible_to(user) -> str | None:
 class PaymentListApi(ListAPIView):
     serializer_class = PaymentSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("order_id", OpenApiTypes.UUID, description="One order's")])
+    @extend_schema(
+        summary="List payments (the caller's own; staff: everyone's)",
+        parameters=[OpenApiParameter("order_id", OpenApiTypes.UUID, description="One order's")],
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        filters = PaymentFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = query_parameters(PaymentFilterSerializer, self.request)
         return selectors.payment_list(
-            user_id=_visible_to(self.request.user), order_id=filters.validated_data.get("order_id")
+            user_id=_visible_to(self.request.user), order_id=filters.get("order_id")
         )
 
 
 class PaymentDetailApi(APIView):
-    @extend_schema(responses=PaymentDetailSerializer)
+    @extend_schema(summary="One payment with its refunds", responses=PaymentDetailSerializer)
     def get(self, request, pk):
         payment = selectors.payment_get(payment_id=pk, user_id=_visible_to(request.user))
         return Response(PaymentDetailSerializer(payment).data)
