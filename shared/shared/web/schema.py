@@ -1,4 +1,5 @@
-"""How each operation is described in the OpenAPI document: its error responses and its tag.
+"""How each operation is described in the OpenAPI document: its error responses, its tag, whether it needs
+credentials, and the input constraints the server applies that drf-spectacular would leave out.
 
 Its own module, apart from the schema view (shared.web.openapi): DRF imports DEFAULT_SCHEMA_CLASS while
 drf-spectacular's views are being imported, so this module must not import them.
@@ -26,7 +27,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource (or not visible to the caller).",
     409: "Conflicts with the resource's current state, or a request with the same key is in flight.",
     413: "The request body is larger than the service accepts.",
-    414: "The query string is longer than the service accepts.",
+    414: "The request line is longer than the gateway reads (6k, URL-encoded).",
     415: "The body is not JSON (send `Content-Type: application/json`).",
     422: "Understood but refused by a business rule (e.g. an Idempotency-Key reused with another body).",
     429: "Too many requests: slow down (the gateway's rate limit or the service's throttle).",
