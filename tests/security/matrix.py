@@ -86,8 +86,8 @@ def unlisted_locations(
     routed = [route for route in routes if route.gateway == "routed"]
     missing = []
     for location in locations:
-        if location.startswith("@") or location.startswith("= /_auth/") or location == "/":
-            continue  # error pages, auth_request targets, and the catch-all 404
+        if location.startswith(("@", "= /_auth/", "= /_errors/")) or location == "/":
+            continue  # named and internal locations (auth_request targets, error pages), the catch-all 404
         path = location.removeprefix("= ").lstrip("/")
         covered = location in known or any(
             route.matches(path)

@@ -268,3 +268,13 @@ def test_a_request_line_nginx_cannot_read_is_refused_in_json(platform, request_l
     assert head.startswith(f"HTTP/1.1 {status}"), head
     assert "application/json" in head
     assert json.loads(body)["error"]["code"] == code, body
+
+
+def test_the_gateway_s_error_pages_cannot_be_requested_from_outside(platform):
+    """They are internal locations (`internal;`): only nginx's own error handling reaches them."""
+    http = requests.Session()
+    http.trust_env = False
+    for path in ("/_errors/500", "/_errors/403", "/_auth/strict"):
+        answer = http.get(platform.gateway_url(path), timeout=10)
+        assert answer.status_code == 404, (path, answer.status_code, answer.text)
+        assert answer.json()["error"]["code"] == "not_found"
