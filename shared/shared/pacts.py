@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,6 +56,19 @@ class PactRecorder:
     def record(self, pact) -> None:
         """Add a pact whose mock server was used and matched (call it after the `with pact.serve()`)."""
         pact.write_file(self._scratch)  # merges with what earlier tests recorded
+
+    @contextmanager
+    def serving(self, pact, *, settings, downstream: str):
+        """For the block, the consumer's client for `downstream` (its SERVICE_URLS entry) talks to pact's
+        mock server; then the pact is recorded. Leaving the block raises if the consumer did not send
+        what the pact says."""
+        from shared import http
+
+        with pact.serve() as server:
+            settings.SERVICE_URLS = {**settings.SERVICE_URLS, downstream: str(server.url)}
+            http.forget_clients()  # a client cached for the previous address must not be reused
+            yield server
+        self.record(pact)
 
     def recorded(self) -> set[str]:
         scratch_file = pact_file(self.consumer, self.provider, self._scratch)

@@ -8,8 +8,8 @@ contracts/pacts/orders-catalog.json, which catalog's tests replay against the re
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from decimal import Decimal
+from functools import partial
 
 import pytest
 
@@ -27,16 +27,8 @@ def recorder():
 
 @pytest.fixture
 def serve(recorder, settings):
-    """`with serve(pact):` points orders' catalog client at pact's mock server, then records the pact."""
-
-    @contextmanager
-    def serving(pact):
-        with pact.serve() as server:  # on leaving, raises if orders did not send what the pact says
-            settings.SERVICE_URLS = {**settings.SERVICE_URLS, "catalog": str(server.url)}
-            yield server
-        recorder.record(pact)
-
-    return serving
+    """`with serve(pact):` orders' catalog client talks to pact's mock server; the pact is recorded."""
+    return partial(recorder.serving, settings=settings, downstream="catalog")
 
 
 def ids(*products: dict) -> list[uuid.UUID]:

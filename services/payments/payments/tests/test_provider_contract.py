@@ -9,14 +9,13 @@ sandbox is what the pact is verified against, so there is no stand-in left to ch
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from functools import partial
 
 import pytest
 from pact import match
 
 from payments import clients
 from payments.tests import provider_contract as contract
-from shared import http
 from shared.pacts import PactRecorder
 
 JSON = "application/json"
@@ -31,17 +30,8 @@ def recorder():
 
 @pytest.fixture
 def serve(recorder, settings):
-    """`with serve(pact):` points payments' provider client at pact's mock server, then records the pact."""
-
-    @contextmanager
-    def serving(pact):
-        with pact.serve() as server:  # on leaving, raises if payments did not send what the pact says
-            settings.SERVICE_URLS = {**settings.SERVICE_URLS, clients.PROVIDER: str(server.url)}
-            http.forget_clients()
-            yield server
-        recorder.record(pact)
-
-    return serving
+    """`with serve(pact):` payments' provider client talks to pact's mock server; the pact is recorded."""
+    return partial(recorder.serving, settings=settings, downstream=clients.PROVIDER)
 
 
 def charge(description: str, token: str) -> clients.ProviderAnswer:
