@@ -19,7 +19,8 @@ SESSION_COOKIE_AGE from JWT), so no settings module refers to a name it did not 
 Nothing exists only in "production": integrations switch on from the environment, and with DEBUG off
 no secret has a default (SECRET_KEY, SERVICE_CLIENT_SECRET): a service without them refuses to start.
 Variables:
-DATABASE_URL, BROKER_URL, REDIS_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
+DATABASE_URL, DATABASE_REPLICA_URL and REPLICA_* (the read replica: _databases), BROKER_URL, REDIS_URL,
+SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
 JWT_* (see shared.auth.keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
 SERVICE_TOKEN_SECONDS, SERVICE_CLIENT_SECRET, AUTH_REVOCATION_TIMEOUT (see shared.auth),
 EVENTS_DELIVERY_LIMIT, EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, EVENT_VERSIONS,
@@ -127,13 +128,29 @@ def _service_urls(env: environ.Env, downstreams: list[str], *, debug: bool) -> d
     return {name: url for name, url in urls.items() if url}
 
 
-def _database(env: environ.Env, service: str) -> dict:
-    database = env.db("DATABASE_URL", default=f"postgres://{service}@127.0.0.1:5432/{service}")
+def _database(env: environ.Env, url: str) -> dict:
+    database = environ.Env.db_url_config(url)
     database["ENGINE"] = "django_prometheus.db.backends.postgresql"
     # Persistent connections: no per-request or per-task connection setup on the hot path.
     database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
     database["CONN_HEALTH_CHECKS"] = True
     return database
+
+
+def _databases(env: environ.Env, service: str) -> dict:
+    """`default` is the primary: writes, the saga, the outbox/inbox and every read-modify-write. `replica`
+    is a streaming replica (DATABASE_REPLICA_URL: same database, role and password, another host or
+    port) for the reads that tolerate lag, chosen explicitly by selectors (docs/data.md, "Read
+    replica"). Without a replica the alias is the primary, so the code has one shape.
+    """
+    primary_url = env.str("DATABASE_URL", default=f"postgres://{service}@127.0.0.1:5432/{service}")
+    primary = _database(env, primary_url)
+    replica = _database(env, env.str("DATABASE_REPLICA_URL", default="") or primary_url)
+    # A stopped replica must cost a read little: refused at once, or given up after a second.
+    replica.setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=1)
+    # Tests have one database per alias: the replica alias is the primary's test database.
+    replica["TEST"] = {"MIRROR": "default"}
+    return {"default": primary, "replica": replica}
 
 
 def _rest_framework(*, authentication: str, debug: bool) -> dict:
@@ -321,7 +338,7 @@ def service_settings(
         ROOT_URLCONF="config.urls",
         WSGI_APPLICATION="config.wsgi.application",
         TEMPLATES=_TEMPLATES,
-        DATABASES={"default": _database(env, service)},
+        DATABASES=_databases(env, service),
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         CACHES={
             "default": {
