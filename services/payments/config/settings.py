@@ -16,6 +16,7 @@ globals().update(
         base_dir=Path(__file__).resolve().parent.parent,
         service="payments",
         apps=["payments"],
+        extra_apps=["pgtrigger"],  # the ledger's append-only triggers (payments.models.PaymentEvent)
         downstreams=["payment_provider"],
         subscriptions={
             "inventory.reserved": "payments.handlers.on_inventory_reserved",

@@ -1,7 +1,9 @@
+import json
+
 from django.contrib import admin, messages
 
 from payments import services
-from payments.models import Payment
+from payments.models import Payment, PaymentEvent
 from shared.admin_ui import confirm, redaction
 from shared.admin_ui.actors import identity_user_id
 from shared.admin_ui.links import admin_link_field
@@ -15,6 +17,24 @@ LINKED_FIELDS = {
     "reservation_id": "reservation_link",
     "refund_requested_by": "refund_requested_by_link",
 }
+
+
+class PaymentEventInline(ViewOnlyAdminMixin, admin.TabularInline):
+    """The payment's ledger stream, oldest first: what happened, when, with what (the row is its fold)."""
+
+    model = PaymentEvent
+    verbose_name = "ledger event"
+    verbose_name_plural = "ledger (the payment's history; the fields above are computed from it)"
+    fields = ("version", "type", "occurred_at", "details")
+    readonly_fields = fields
+    ordering = ("version",)
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="data")
+    def details(self, event: PaymentEvent) -> str:
+        # A card token recorded by `requested` is never shown, not even to staff.
+        return json.dumps(redaction.redact(event.data), sort_keys=True)
 
 
 @admin.register(Payment)
@@ -44,6 +64,7 @@ class PaymentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         if field.name not in redaction.SECRET_FIELDS
     ]
     readonly_fields = fields
+    inlines = [PaymentEventInline]
     actions = ["refund"]
 
     order_link = admin_link_field("order_id", service="orders", model="orders.order", description="order")

@@ -1,13 +1,22 @@
-"""One payment per order: the single source of truth of what was asked of the provider and what it did.
+"""One payment per order, and its ledger: the append-only stream of what happened to it.
 
-Tasks carry only a payment id; every decision is taken from this row, under its row lock.
+`PaymentEvent` rows are the source of truth: one stream per payment (the payment's id), versions 1, 2, 3...
+The `Payment` row is their projection (payments.ledger folds a stream into it), kept in the same
+transaction as every append. Tasks carry only a payment id; every decision is taken from the Payment row,
+under its row lock (docs/payments-ledger.md).
 """
 
 from __future__ import annotations
 
 import uuid
 
+import pgtrigger
 from django.db import models
+from django.utils import timezone
+
+# The error a gap in a stream raises (integrity_constraint_violation: Django raises IntegrityError, as for
+# the unique constraint; payments.event_store tells both apart from other integrity errors).
+STREAM_GAP_SQLSTATE = "23000"
 
 
 class PaymentStatus(models.TextChoices):
@@ -67,8 +76,13 @@ class Payment(models.Model):
         help_text="identity's user id of the staff member who asked for the refund in the admin; "
         "empty when the saga asked (a cancelled order, a racing capture).",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Set by the projection: the stream's first and latest event times (never the clock at save time,
+    # so that rebuilding the row from its stream gives the same values).
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="The version of the last ledger event this row reflects."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -100,3 +114,82 @@ class Payment(models.Model):
     def owes_refund(self) -> bool:
         """Money may sit at the provider that must go back (or be found out first)."""
         return self.refund_requested and not self.provider_refund_id
+
+
+class AppendOnlyError(Exception):
+    """A ledger event was asked to change or disappear: history is only ever appended to."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("ledger events are never updated")
+
+    def delete(self):
+        raise AppendOnlyError("ledger events are never deleted")
+
+
+class PaymentEvent(models.Model):
+    """One fact in a payment's life, at `version` in the payment's stream (`payment_id`)."""
+
+    id = models.BigAutoField(primary_key=True)
+    # The stream id. No database foreign key: the stream is the source and the Payment row is derived, so
+    # a missing projection can be rebuilt from here (the relation serves the admin's inline).
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the unique (payment, version) index serves every lookup by stream
+        related_name="ledger_events",
+    )
+    version = models.PositiveIntegerField()
+    type = models.CharField(max_length=40)
+    data = models.JSONField()
+    occurred_at = models.DateTimeField()
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["payment_id", "version"]
+        constraints = [
+            # The arbiter of optimistic concurrency: two appends at one expected version cannot both land.
+            models.UniqueConstraint(fields=["payment", "version"], name="payments_event_stream_version"),
+            models.CheckConstraint(
+                condition=models.Q(version__gte=1), name="payments_event_version_positive"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="payments_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+            # With the unique constraint, versions are 1, 2, 3... without a gap: an append whose expected
+            # version is ahead of the stream finds no predecessor and is refused like a stale one.
+            pgtrigger.Trigger(
+                name="payments_event_follows_previous",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                func=pgtrigger.Func(
+                    """
+                    IF NEW.version > 1 AND NOT EXISTS (
+                        SELECT 1 FROM {meta.db_table}
+                        WHERE payment_id = NEW.payment_id AND version = NEW.version - 1
+                    ) THEN
+                        RAISE EXCEPTION 'payment % has no event at version %', NEW.payment_id, NEW.version - 1
+                            USING ERRCODE = '23000';  -- STREAM_GAP_SQLSTATE
+                    END IF;
+                    RETURN NEW;
+                    """
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} (version {self.version} of payment {self.payment_id})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("ledger events are never updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("ledger events are never deleted")

@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from payments.models import Payment
+from payments.models import Payment, PaymentEvent
 from shared.saga.selectors import SagaRecord
 from shared.web.errors import NotFound
 
@@ -107,3 +107,24 @@ def saga_records(*, order_id: uuid.UUID) -> list[SagaRecord]:
             }
         )
     return records
+
+
+def payment_stream(*, payment_id) -> QuerySet[PaymentEvent]:
+    """A payment's ledger stream, oldest event first (docs/payments-ledger.md)."""
+    return PaymentEvent.objects.filter(payment_id=payment_id).order_by("version")
+
+
+def payment_stream_ids(*, after: uuid.UUID | None = None, limit: int = 500) -> list[uuid.UUID]:
+    """The ids of the payments that have a stream, in id order, `limit` from just after `after`."""
+    firsts = PaymentEvent.objects.filter(version=1)  # one per stream, without a DISTINCT
+    if after is not None:
+        firsts = firsts.filter(payment_id__gt=after)
+    return list(firsts.order_by("payment_id").values_list("payment_id", flat=True)[:limit])
+
+
+def payments_without_stream(*, payment_id=None) -> list[uuid.UUID]:
+    """Rows no stream backs (written around the ledger): nothing to rebuild them from."""
+    rows = Payment.objects.exclude(pk__in=PaymentEvent.objects.filter(version=1).values("payment_id"))
+    if payment_id is not None:
+        rows = rows.filter(pk=payment_id)
+    return list(rows.order_by("pk").values_list("pk", flat=True))

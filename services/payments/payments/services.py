@@ -2,8 +2,11 @@
 
 The rules that keep money right (docs/saga.md, design rules 4-7):
 
-- The Payment row is the single source of truth; tasks carry only its id, and every decision is taken
-  under the row's lock. Work that is still owed (a charge attempt, a refund) has a `next_attempt_at`
+- Every change to a payment is an event appended to its ledger stream (payments.event_store), and the
+  Payment row, the stream's projection (payments.ledger), is updated in the same transaction
+  (`_record`). Tasks carry only the payment's id, and every decision is taken from the row, under its
+  lock: the lock serialises writers, the stream's expected version catches any that slips past it.
+  Work that is still owed (a charge attempt, a refund) has a `next_attempt_at`
   that the beat sweep honours, so a lost task or a crashed worker loses nothing.
 - The provider is never called inside a database transaction: a charge is (a) a short transaction
   that checks and claims the row, (b) the HTTP call, (c) a new transaction that records the answer,
@@ -26,17 +29,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from payments import clients, metrics
+from payments import clients, event_store, ledger, metrics, selectors
 from payments.models import Payment
 from shared.http import DownstreamUnavailable
 from shared.messaging.events import publish_event, run_task_after_commit
 from shared.observability.metrics import count_after_commit
-from shared.web.errors import Conflict
+from shared.web.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -89,18 +93,22 @@ def payment_create_for_reservation(
         deadline = min(deadline, expires_at)
     try:
         with transaction.atomic():
-            payment = Payment.objects.create(
-                order_id=order_id,
-                reservation_id=reservation_id or "",
-                user_id=user_id,
-                customer_email=customer_email or "",
-                amount=amount,
-                currency=currency,
-                payment_token=payment_token or "",
-                deadline_at=deadline,
-                expires_at=expires_at,
-                # The task queued below owns the first attempt; the sweep steps in if it is lost.
-                next_attempt_at=_lease_until(now),
+            payment = _start_stream(
+                ledger.REQUESTED,
+                {
+                    "order_id": str(order_id),
+                    "reservation_id": reservation_id or "",
+                    "user_id": str(user_id),
+                    "customer_email": customer_email or "",
+                    "amount": ledger.encode_amount(amount),
+                    "currency": currency,
+                    "payment_token": payment_token or "",
+                    "deadline_at": ledger.encode_time(deadline),
+                    "expires_at": ledger.encode_time(expires_at),
+                    # The task queued below owns the first attempt; the sweep steps in if it is lost.
+                    "next_attempt_at": ledger.encode_time(_lease_until(now)),
+                },
+                at=now,
             )
     except IntegrityError:  # a concurrent order.cancelled left its tombstone first
         return Payment.objects.get(order_id=order_id)
@@ -138,14 +146,15 @@ def payment_cancel_for_order(*, order_id: str, user_id: str, customer_email: str
             break
         try:
             with transaction.atomic():
-                tombstone = Payment.objects.create(
-                    order_id=order_id,
-                    user_id=user_id,
-                    customer_email=customer_email or "",
-                    amount=Decimal("0.00"),
-                    currency=currency or "USD",
-                    status=Status.VOIDED,
-                    void_requested=True,
+                tombstone = _start_stream(
+                    ledger.VOIDED_BEFORE_RESERVATION,
+                    {
+                        "order_id": str(order_id),
+                        "user_id": str(user_id),
+                        "customer_email": customer_email or "",
+                        "currency": currency or "USD",
+                    },
+                    at=timezone.now(),
                 )
         except IntegrityError:  # inventory.reserved created the payment meanwhile: cancel that one
             continue
@@ -157,8 +166,7 @@ def payment_cancel_for_order(*, order_id: str, user_id: str, customer_email: str
     if payment.status == Status.PENDING:
         _void(payment, now=now)
     elif payment.status == Status.CAPTURED and not payment.refund_requested:
-        payment.void_requested = True
-        _request_refund(payment, now=now)
+        _request_refund(payment, now=now, order_cancelled=True)
     else:
         logger.info("order cancelled; payment needs nothing", extra=_log(payment))
     return payment
@@ -229,11 +237,8 @@ def _start_charge_attempt(payment_id) -> _ChargeRequest | None:
         token=payment.payment_token,
         was_in_doubt=payment.charge_in_doubt,
     )
-    payment.attempts += 1
-    # Until the answer is recorded the charge may land at the provider without us knowing.
-    payment.charge_in_doubt = True
-    payment.next_attempt_at = _lease_until(now)
-    payment.save(update_fields=["attempts", "charge_in_doubt", "next_attempt_at", "updated_at"])
+    # Until the answer is recorded the charge may land at the provider without us knowing (in doubt).
+    _record(payment, ledger.CHARGE_ATTEMPTED, {"next_attempt_at": _encoded_lease(now)}, at=now)
     return request
 
 
@@ -273,13 +278,8 @@ def _record_charge_result(request: _ChargeRequest, result: _ChargeResult) -> boo
 
 
 def _record_capture(payment: Payment, charge_id: str, *, now: datetime) -> bool:
-    payment.provider_charge_id = charge_id
-    payment.charge_in_doubt = False
     if payment.status == Status.PENDING and not payment.void_requested:
-        payment.status = Status.CAPTURED
-        payment.next_attempt_at = None
-        payment.last_error = ""
-        payment.save()
+        _record(payment, ledger.CHARGE_SUCCEEDED, {"charge_id": charge_id}, at=now)
         _publish(
             "payment.succeeded",
             payment,
@@ -291,57 +291,71 @@ def _record_capture(payment: Payment, charge_id: str, *, now: datetime) -> bool:
     if payment.status in (Status.VOIDED, Status.FAILED) and not payment.provider_refund_id:
         # The saga gave up on this payment while the charge was in flight: the money goes back.
         logger.warning("capture arrived after the payment was given up; refunding", extra=_log(payment))
-        payment.refund_requested = True
-        payment.next_attempt_at = _lease_until(now)
-        payment.save()
+        _record(
+            payment,
+            ledger.LATE_CHARGE_SUCCEEDED,
+            {"charge_id": charge_id, "next_attempt_at": _encoded_lease(now)},
+            at=now,
+        )
         return True
-    payment.save()  # a duplicate attempt learnt the same charge; nothing else changes
+    # A duplicate attempt learnt the same charge; nothing else changes.
+    _record(payment, ledger.CHARGE_SUCCEEDED_AGAIN, {"charge_id": charge_id}, at=now)
     return False
 
 
 def _record_decline(payment: Payment, message: str) -> None:
-    payment.charge_in_doubt = False  # the key's answer is final: nothing was or will be taken
-    payment.last_error = message[:500]
+    # The key's answer is final: nothing was or will be taken (the charge is no longer in doubt).
     if payment.status == Status.PENDING:
-        payment.status = Status.FAILED
-        payment.failure_reason = Reason.DECLINED
-        payment.next_attempt_at = None
-        payment.save()
+        _record(payment, ledger.CHARGE_DECLINED, {"message": message[:500]})
         _publish_failed(payment, Reason.DECLINED, message)
         _count_outcome("declined")
         logger.info("payment declined", extra=_log(payment))
         return
+    owed = _owed_as_before(payment)
     if payment.owes_refund and not payment.provider_charge_id:
-        payment.refund_requested = False  # given up meanwhile, and nothing was taken: settled
-        payment.next_attempt_at = None
-    payment.save()
+        owed = {"refund_requested": False, "next_attempt_at": None}  # given up, nothing taken: settled
+    _record(payment, ledger.LATE_CHARGE_DECLINED, {"message": message[:500], **owed})
 
 
 def _record_unavailable(
     payment: Payment, result: _ChargeResult, *, request: _ChargeRequest, now: datetime
 ) -> None:
-    if not result.sent:
-        payment.charge_in_doubt = request.was_in_doubt  # this attempt never left: as doubtful as before
-    if payment.status in (Status.PENDING, Status.VOIDED, Status.FAILED):
-        payment.last_error = result.message[:500]
+    # An attempt that never left is as doubtful as before it; one that left may have landed.
+    in_doubt = payment.charge_in_doubt if result.sent else request.was_in_doubt
+    message = result.message[:500]
     if payment.status == Status.PENDING:
         if payment.deadline_at is not None and now < payment.deadline_at:
-            payment.next_attempt_at = now + _backoff(payment.attempts)
-            payment.save()
+            retry_at = now + _backoff(payment.attempts)
+            _record(
+                payment,
+                ledger.CHARGE_UNAVAILABLE,
+                {"message": message, "charge_in_doubt": in_doubt, "next_attempt_at": _encoded(retry_at)},
+                at=now,
+            )
             logger.warning("provider unavailable; charge will be retried", extra=_log(payment))
             return
-        payment.status = Status.FAILED
-        payment.failure_reason = Reason.UNAVAILABLE
-        payment.next_attempt_at = None
-        _settle_if_in_doubt(payment, now=now)
-        payment.save()
+        owed = _settlement(payment, in_doubt=in_doubt, now=now, next_attempt_at=None)
+        _record(
+            payment,
+            ledger.CHARGE_DEADLINE_PASSED,
+            {"message": message, "charge_in_doubt": in_doubt, **owed},
+            at=now,
+        )
         _publish_failed(payment, Reason.UNAVAILABLE, UNAVAILABLE_MESSAGE)
         _count_outcome("unavailable")
         logger.warning("provider unavailable past the deadline; payment failed", extra=_log(payment))
         return
-    if payment.status in (Status.VOIDED, Status.FAILED) and not payment.provider_charge_id:
-        _settle_if_in_doubt(payment, now=now)
-    payment.save()
+    given_up = payment.status in (Status.VOIDED, Status.FAILED)
+    owed = _owed_as_before(payment)
+    if given_up and not payment.provider_charge_id:
+        owed = _settlement(payment, in_doubt=in_doubt, now=now, next_attempt_at=payment.next_attempt_at)
+    last_error = message if given_up else payment.last_error
+    _record(
+        payment,
+        ledger.LATE_CHARGE_UNAVAILABLE,
+        {"last_error": last_error, "charge_in_doubt": in_doubt, **owed},
+        at=now,
+    )
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -364,8 +378,7 @@ def payment_request_refund(*, payment_id, requested_by: uuid.UUID | None = None)
     if payment.status != Status.CAPTURED:
         raise Conflict("Only a captured payment can be refunded.", code="payment_not_captured")
     if not payment.refund_requested:
-        payment.refund_requested_by = requested_by
-        _request_refund(payment, now=timezone.now())
+        _request_refund(payment, now=timezone.now(), requested_by=requested_by)
     return payment
 
 
@@ -399,8 +412,8 @@ def _start_refund_attempt(payment_id) -> _RefundJob | None:
     payment = Payment.objects.select_for_update(skip_locked=True).filter(pk=payment_id).first()
     if payment is None or not payment.owes_refund:
         return None
-    payment.next_attempt_at = _lease_until(timezone.now())
-    payment.save(update_fields=["next_attempt_at", "updated_at"])
+    now = timezone.now()
+    _record(payment, ledger.REFUND_ATTEMPTED, {"next_attempt_at": _encoded_lease(now)}, at=now)
     return _RefundJob(
         payment_id=str(payment.id),
         order_id=str(payment.order_id),
@@ -422,15 +435,12 @@ def _find_charge_in_doubt(job: _RefundJob) -> str:
     captured = [charge for charge in answer.body.get("data", []) if charge.get("status") == "succeeded"]
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=job.payment_id)
-        payment.charge_in_doubt = False
         if captured:
-            payment.provider_charge_id = str(captured[0]["id"])
+            _record(payment, ledger.CHARGE_IN_DOUBT_FOUND, {"charge_id": str(captured[0]["id"])})
             logger.warning("a charge in doubt had been captured; refunding", extra=_log(payment))
         else:
-            payment.refund_requested = False
-            payment.next_attempt_at = None
+            _record(payment, ledger.CHARGE_IN_DOUBT_NOT_FOUND, {})
             logger.info("a charge in doubt was never taken; settled", extra=_log(payment))
-        payment.save()
     return payment.provider_charge_id
 
 
@@ -453,12 +463,9 @@ def _record_refund(job: _RefundJob, refund_id: str) -> None:
     payment = Payment.objects.select_for_update().get(pk=job.payment_id)
     if payment.provider_refund_id:  # a concurrent attempt recorded (and announced) it already
         return
-    payment.provider_refund_id = refund_id
-    payment.next_attempt_at = None
-    payment.last_error = ""
-    if payment.status == Status.CAPTURED:
-        payment.status = Status.REFUNDED
-    payment.save()
+    # A captured payment becomes refunded; a voided or failed one (a racing capture) keeps its status.
+    status = Status.REFUNDED if payment.status == Status.CAPTURED else payment.status
+    _record(payment, ledger.REFUND_SUCCEEDED, {"refund_id": refund_id, "status": str(status)})
     _publish(
         "payment.refunded",
         payment,
@@ -478,9 +485,14 @@ def _record_refund(job: _RefundJob, refund_id: str) -> None:
 def _record_refund_retry(job: _RefundJob, message: str) -> None:
     payment = Payment.objects.select_for_update().get(pk=job.payment_id)
     if payment.owes_refund:
-        payment.last_error = message[:500]
-        payment.next_attempt_at = timezone.now() + timedelta(seconds=REFUND_RETRY_SECONDS)
-        payment.save(update_fields=["last_error", "next_attempt_at", "updated_at"])
+        now = timezone.now()
+        retry_at = now + timedelta(seconds=REFUND_RETRY_SECONDS)
+        _record(
+            payment,
+            ledger.REFUND_UNAVAILABLE,
+            {"message": message[:500], "next_attempt_at": _encoded(retry_at)},
+            at=now,
+        )
         logger.warning("refund not done yet; will be retried", extra=_log(payment))
 
 
@@ -488,9 +500,7 @@ def _record_refund_retry(job: _RefundJob, message: str) -> None:
 def _record_refund_refused(job: _RefundJob, message: str) -> None:
     """The provider said no: retrying the same request cannot help; an operator has to look."""
     payment = Payment.objects.select_for_update().get(pk=job.payment_id)
-    payment.last_error = message[:500]
-    payment.next_attempt_at = None
-    payment.save(update_fields=["last_error", "next_attempt_at", "updated_at"])
+    _record(payment, ledger.REFUND_REFUSED, {"message": message[:500]})
     logger.error("provider refused the refund; operator needed", extra={**_log(payment), "error": message})
 
 
@@ -517,13 +527,116 @@ def payments_requeue_due(*, limit: int = 200) -> int:
         elif payment.status == Status.PENDING:
             _queue_charge(payment)
         else:  # nothing is owed any more
-            payment.next_attempt_at = None
-            payment.save(update_fields=["next_attempt_at", "updated_at"])
+            _record(payment, ledger.DUE_WORK_CLEARED, {}, at=now)
             continue
-        payment.next_attempt_at = _lease_until(now)
-        payment.save(update_fields=["next_attempt_at", "updated_at"])
+        _record(payment, ledger.DUE_WORK_QUEUED, {"next_attempt_at": _encoded_lease(now)}, at=now)
         queued += 1
     return queued
+
+
+# The ledger: every change to a payment is an event in its stream, applied to its row in one transaction.
+
+
+def _start_stream(event_type: str, data: dict, *, at: datetime) -> Payment:
+    """A new payment: the first event of a new stream, and the row it gives."""
+    payment_id = uuid.uuid4()
+    [event] = event_store.append(
+        payment_id=payment_id, expected_version=0, events=[(event_type, data)], at=at
+    )
+    payment = Payment(**ledger.values_of(ledger.evolve(None, event, payment_id=payment_id)))
+    payment.save(force_insert=True)
+    return payment
+
+
+def _record(payment: Payment, event_type: str, data: dict, *, at: datetime | None = None) -> None:
+    """Append one event to a locked payment's stream and bring its row (`payment`) up to date with it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("a payment's event and its row are written in one transaction")
+    [event] = event_store.append(
+        payment_id=payment.id,
+        expected_version=payment.version,
+        events=[(event_type, data)],
+        at=at or timezone.now(),
+    )
+    state = ledger.evolve(ledger.state_of(payment), event, payment_id=payment.id)
+    for name, value in ledger.values_of(state).items():
+        setattr(payment, name, value)
+    payment.save()
+
+
+def _encoded(value: datetime | None) -> str | None:
+    return ledger.encode_time(value)
+
+
+def _encoded_lease(now: datetime) -> str | None:
+    return ledger.encode_time(_lease_until(now))
+
+
+# Rebuilding projections (management command rebuild_payment_projections)
+
+
+@dataclass(frozen=True)
+class ProjectionDifference:
+    """How a payment's row differs from what its stream folds to."""
+
+    payment_id: uuid.UUID
+    fields: dict[str, tuple[Any, Any]]  # field: (the row's value, the stream's value)
+    row_missing: bool = False  # a stream without its row
+    stream_missing: bool = False  # a row without a stream: nothing to rebuild it from
+
+
+def payment_projections_rebuild(*, payment_id=None, check: bool = False) -> list[ProjectionDifference]:
+    """Fold every payment's stream (or one's) and compare it with its row; unless `check`, write the
+    stream's values over the row's (or create the missing row). Returns the differences found.
+
+    Safe beside the running service: each payment is rebuilt under its row lock, in its own transaction.
+    A row without a stream is reported and left as it is.
+    """
+    if payment_id is not None:
+        payment_id = uuid.UUID(str(payment_id))  # ValueError for what is not a payment id
+        has_stream = selectors.payment_stream(payment_id=payment_id).exists()
+        if not has_stream and not Payment.objects.filter(pk=payment_id).exists():
+            raise NotFound(f"No payment {payment_id}: neither a stream nor a row.")
+        ids_pages = [[payment_id]] if has_stream else []
+    else:
+        ids_pages = _stream_id_pages()
+    differences = []
+    for ids in ids_pages:
+        for stream_id in ids:
+            difference = _projection_rebuild(stream_id, check=check)
+            if difference is not None:
+                differences.append(difference)
+    orphans = selectors.payments_without_stream(payment_id=payment_id)
+    differences += [ProjectionDifference(orphan, {}, stream_missing=True) for orphan in orphans]
+    return differences
+
+
+def _stream_id_pages():
+    page = selectors.payment_stream_ids()
+    while page:
+        yield page
+        page = selectors.payment_stream_ids(after=page[-1])
+
+
+@transaction.atomic
+def _projection_rebuild(payment_id: uuid.UUID, *, check: bool) -> ProjectionDifference | None:
+    # The row lock holds live writers back: the stream read next is exactly what the row must reflect.
+    row = Payment.objects.select_for_update().filter(pk=payment_id).first()
+    folded = ledger.values_of(ledger.fold(payment_id, selectors.payment_stream(payment_id=payment_id)))
+    if row is None:
+        if not check:
+            Payment(**folded).save(force_insert=True)
+        return ProjectionDifference(payment_id, {}, row_missing=True)
+    current = ledger.values_of(ledger.state_of(row))
+    changed = {name: (current[name], value) for name, value in folded.items() if current[name] != value}
+    if not changed:
+        return None
+    if not check:
+        for name, value in folded.items():
+            setattr(row, name, value)
+        row.save()
+        logger.warning("payment row rebuilt from its stream", extra={**_log(row), "fields": sorted(changed)})
+    return ProjectionDifference(payment_id, changed)
 
 
 # Helpers
@@ -534,15 +647,11 @@ def _void(payment: Payment, *, now: datetime, reason: str = "") -> None:
     claimed_until = (
         payment.next_attempt_at if payment.next_attempt_at and payment.next_attempt_at > now else None
     )
-    payment.status = Status.VOIDED
-    payment.void_requested = True
-    payment.failure_reason = reason
-    payment.next_attempt_at = None
-    _settle_if_in_doubt(payment, now=now)
-    if payment.refund_requested and claimed_until is not None:
+    owed = _settlement(payment, in_doubt=payment.charge_in_doubt, now=now, next_attempt_at=None)
+    if owed["refund_requested"] and claimed_until is not None:
         # An attempt may be in flight: its own answer settles the doubt; the sweep looks afterwards.
-        payment.next_attempt_at = claimed_until
-    payment.save()
+        owed["next_attempt_at"] = _encoded(claimed_until)
+    _record(payment, ledger.VOIDED, {"reason": str(reason), **owed}, at=now)
     if payment.refund_requested and claimed_until is None:
         _queue_refund(payment)
 
@@ -558,17 +667,35 @@ def _count_outcome(outcome: str) -> None:
     count_after_commit(metrics.PAYMENTS, outcome=outcome)
 
 
-def _settle_if_in_doubt(payment: Payment, *, now: datetime) -> None:
-    """A payment given up while a charge may have landed still owes that money back (once found)."""
-    if payment.charge_in_doubt and not payment.provider_refund_id:
-        payment.refund_requested = True
-        payment.next_attempt_at = now
+def _settlement(payment: Payment, *, in_doubt: bool, now: datetime, next_attempt_at: datetime | None) -> dict:
+    """What a payment given up owes: if a charge may have landed, that money back (once found), looked
+    into at once; otherwise what it owed before, its work due at `next_attempt_at`."""
+    if in_doubt and not payment.provider_refund_id:
+        return {"refund_requested": True, "next_attempt_at": _encoded(now)}
+    return {"refund_requested": payment.refund_requested, "next_attempt_at": _encoded(next_attempt_at)}
 
 
-def _request_refund(payment: Payment, *, now: datetime) -> None:
-    payment.refund_requested = True
-    payment.next_attempt_at = _lease_until(now)
-    payment.save()
+def _owed_as_before(payment: Payment) -> dict:
+    return {
+        "refund_requested": payment.refund_requested,
+        "next_attempt_at": _encoded(payment.next_attempt_at),
+    }
+
+
+def _request_refund(
+    payment: Payment, *, now: datetime, requested_by: uuid.UUID | None = None, order_cancelled: bool = False
+) -> None:
+    _record(
+        payment,
+        ledger.REFUND_REQUESTED,
+        {
+            "requested_by": str(requested_by) if requested_by else None,
+            # A cancelled order no longer wants this money: a racing capture is refunded at once.
+            "void_requested": payment.void_requested or order_cancelled,
+            "next_attempt_at": _encoded_lease(now),
+        },
+        at=now,
+    )
     _queue_refund(payment)
     logger.info(
         "refund requested", extra={**_log(payment), "requested_by": str(payment.refund_requested_by or "")}
