@@ -24,7 +24,9 @@ SECRET_KEY, DEBUG, ALLOWED_HOSTS, LOG_LEVEL, LOG_FORMAT (json|text),
 JWT_* (see shared.auth.keys), JWT_ACCESS_MINUTES, JWT_REFRESH_HOURS, ADMIN_SIGN_IN_HOURS,
 SERVICE_TOKEN_SECONDS, SERVICE_CLIENT_SECRET, AUTH_REVOCATION_TIMEOUT (see shared.auth),
 EVENTS_DELIVERY_LIMIT, EVENTS_HANDLER_ATTEMPTS, OUTBOX_SWEEP_SECONDS, TASK_TIME_LIMIT, EVENT_VERSIONS,
-<NAME>_URL (the base URL of each service this one calls), PLATFORM_SERVICES (every service, in order),
+MESSAGING_PARTITION_SECONDS, MESSAGING_PARTITIONS_AHEAD, OUTBOX_RETENTION_SECONDS, INBOX_RETENTION_SECONDS
+(see _partitions), <NAME>_URL (the base URL of each service this one calls),
+PLATFORM_SERVICES (every service, in order),
 EMAIL_BACKEND, EMAIL_FILE_PATH, EMAIL_HOST, EMAIL_PORT, DEFAULT_FROM_EMAIL, STATIC_URL, STATIC_ROOT,
 USE_X_FORWARDED_HOST, TRUST_X_FORWARDED_PROTO, CSRF_TRUSTED_ORIGINS, SESSION_COOKIE_SECURE,
 CSRF_COOKIE_SECURE, ADMIN_SSO_* (see shared.auth.admin_sso),
@@ -151,6 +153,30 @@ def _databases(env: environ.Env, service: str) -> dict:
     # Tests have one database per alias: the replica alias is the primary's test database.
     replica["TEST"] = {"MIRROR": "default"}
     return {"default": primary, "replica": replica}
+
+
+def _partitions(env: environ.Env, delivery_limit: int) -> dict:
+    """The outbox's and inbox's time partitions and retention (shared.messaging.partitions,
+    docs/data.md). Seconds, so that a soak can use minute-sized partitions."""
+    partition_seconds = env.int("MESSAGING_PARTITION_SECONDS", default=86_400)
+    inbox_retention = env.int("INBOX_RETENTION_SECONDS", default=14 * 86_400)
+    # The longest a message keeps coming back from its own queue: every delivery up to the limit may
+    # run until the task time limit. The inbox must remember the event for at least that long.
+    redelivery_window = delivery_limit * env.int("TASK_TIME_LIMIT", default=60)
+    if partition_seconds < 60:
+        raise ImproperlyConfigured("MESSAGING_PARTITION_SECONDS is at least 60")
+    if inbox_retention < redelivery_window:
+        raise ImproperlyConfigured(
+            f"INBOX_RETENTION_SECONDS={inbox_retention} is shorter than the window in which a queue "
+            f"redelivers an event (EVENTS_DELIVERY_LIMIT x TASK_TIME_LIMIT = {redelivery_window} s): "
+            "a repeat could apply twice"
+        )
+    return {
+        "MESSAGING_PARTITION_SECONDS": partition_seconds,
+        "MESSAGING_PARTITIONS_AHEAD": env.int("MESSAGING_PARTITIONS_AHEAD", default=7),
+        "OUTBOX_RETENTION_SECONDS": env.int("OUTBOX_RETENTION_SECONDS", default=7 * 86_400),
+        "INBOX_RETENTION_SECONDS": inbox_retention,
+    }
 
 
 def _rest_framework(*, authentication: str, debug: bool) -> dict:
@@ -314,6 +340,12 @@ def service_settings(
         "relay-outbox": {"task": "messaging.relay_outbox", "schedule": sweep_seconds},
         **(beat_schedule or {}),
     }
+    partitioning = _partitions(env, delivery_limit)
+    beat["maintain-partitions"] = {
+        "task": "messaging.maintain_partitions",
+        # Often enough that a missed run or two never leaves the tables without a partition ahead.
+        "schedule": max(5.0, min(partitioning["MESSAGING_PARTITION_SECONDS"] / 4, 3600.0)),
+    }
     downstreams = [*(downstreams or []), *(["identity"] if service_client else [])]
     downstreams = list(dict.fromkeys(downstreams))  # in order, once each
     keys = load_key_pair(env, signs=signs_tokens)
@@ -399,6 +431,7 @@ def service_settings(
         EVENTS_DELIVERY_LIMIT=delivery_limit,
         EVENTS_HANDLER_ATTEMPTS=env.int("EVENTS_HANDLER_ATTEMPTS", default=3),
         OUTBOX_SWEEP_MAX_BATCHES=env.int("OUTBOX_SWEEP_MAX_BATCHES", default=50),
+        **partitioning,
         **_admin(env, service),
         **_celery(env, service, sorted(subscriptions), delivery_limit, beat),
     )

@@ -102,7 +102,15 @@ def test_a_sweep_running_in_another_trace_still_continues_the_events_own_trace(s
 
 def test_an_envelope_has_no_traceparent_outside_a_span_and_a_bad_one_starts_a_new_trace(spans):
     assert "traceparent" not in new_event("ledger.credited", {"n": 1}).as_envelope()
-    event = Event.from_envelope({"id": context.new_id(), "type": "x.y", "version": 1, "data": {}})
+    event = Event.from_envelope(
+        {
+            "id": context.new_id(),
+            "type": "x.y",
+            "version": 1,
+            "occurred_at": "2026-12-05T00:00:00+00:00",
+            "data": {},
+        }
+    )
     assert event.traceparent is None
 
     for bad in ("garbage", "00-00000000000000000000000000000000-0000000000000000-01", None, 42, ["x"]):

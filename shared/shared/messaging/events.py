@@ -51,6 +51,14 @@ class InvalidEventData(MalformedEvent):
     reason = "invalid_event"
 
 
+class OutsideDedupWindow(MalformedEvent):
+    """An event older than the inbox's oldest partition (past retention) or newer than its newest: the
+    inbox cannot tell whether it was applied before, so it is dead-lettered for an operator instead of
+    risking a second application (shared.messaging.partitions)."""
+
+    reason = "outside_dedup_window"
+
+
 @dataclass(frozen=True)
 class Event:
     id: str
@@ -67,7 +75,7 @@ class Event:
     def from_envelope(cls, envelope: object) -> Event:
         if not isinstance(envelope, dict):
             raise MalformedEvent(f"an event envelope is an object, not {type(envelope).__name__}")
-        missing = [name for name in ("id", "type", "version", "data") if name not in envelope]
+        missing = [name for name in ("id", "type", "version", "occurred_at", "data") if name not in envelope]
         if missing:
             raise MalformedEvent(f"event envelope lacks {', '.join(missing)}")
         if not isinstance(envelope["data"], dict):
@@ -79,7 +87,21 @@ class Event:
             uuid.UUID(str(envelope["id"]))
         except ValueError as exc:
             raise MalformedEvent("event id must be a UUID") from exc
-        return cls(**{name: envelope.get(name) for name in ENVELOPE_FIELDS})
+        event = cls(**{name: envelope.get(name) for name in ENVELOPE_FIELDS})
+        try:
+            event.occurred  # noqa: B018 (parsed here so that a bad one is refused before any handler)
+        except (TypeError, ValueError) as exc:
+            raise MalformedEvent("event occurred_at must be an ISO 8601 time with its offset") from exc
+        return event
+
+    @property
+    def occurred(self) -> datetime:
+        """`occurred_at` as a time: the inbox's partition key. A time without an offset is refused: read
+        as UTC by one consumer and local time by another, it would be two different keys."""
+        moment = datetime.fromisoformat(self.occurred_at)
+        if moment.tzinfo is None:
+            raise ValueError("occurred_at has no UTC offset")
+        return moment
 
     @property
     def order_id(self) -> uuid.UUID | None:

@@ -10,35 +10,66 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from opentelemetry.trace import SpanKind
-from tenacity import Retrying, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_not_exception_type, stop_after_attempt, wait_random_exponential
 
 from shared import contracts
 from shared.messaging import subscriptions
-from shared.messaging.events import Event, InvalidEventData, UnsupportedEventVersion
+from shared.messaging.events import (
+    Event,
+    InvalidEventData,
+    MalformedEvent,
+    OutsideDedupWindow,
+    UnsupportedEventVersion,
+)
 from shared.messaging.models import InboxMessage, stored_correlation_id
 from shared.observability import context, metrics, tracing
 
 logger = logging.getLogger(__name__)
 
+# check_violation: "no partition of relation ... found for row".
+NO_PARTITION_FOR_ROW = "23514"
+
 
 def claim(consumer: str, event: Event) -> bool:
     """Record the event for `consumer`; False if it was already recorded (a duplicate).
 
-    One statement either way: a duplicate bumps the row's `deliveries` instead of inserting, so the
-    saga timeline can show how often an event came (the first insert returns 1).
+    The insert is the check: `ON CONFLICT DO NOTHING` weighs every unique index of the partition the
+    row goes to (the event's `occurred_at` picks it, shared.messaging.partitions). A duplicate then
+    bumps the row's `deliveries`, so the saga timeline can show how often an event came.
+    An event whose partition is gone (past the inbox's retention) or not there yet cannot be told
+    from a repeat: it is refused as outside the window, never applied.
     """
     table = connection.ops.quote_name(InboxMessage._meta.db_table)
     with connection.cursor() as cursor:
+        try:
+            cursor.execute(
+                f"INSERT INTO {table} "  # noqa: S608 (table name is ours)
+                "(consumer, event_id, event_type, received_at, occurred_at, order_id, correlation_id, "
+                "deliveries) VALUES (%s, %s, %s, now(), %s, %s, %s, 1) ON CONFLICT DO NOTHING RETURNING 1",
+                [
+                    consumer,
+                    event.id,
+                    event.type,
+                    event.occurred,
+                    event.order_id,
+                    stored_correlation_id(event.correlation_id),
+                ],
+            )
+        except IntegrityError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == NO_PARTITION_FOR_ROW:
+                raise OutsideDedupWindow(
+                    f"{event.type} {event.id} occurred at {event.occurred_at}, outside the inbox's partitions"
+                ) from exc
+            raise
+        if cursor.fetchone() is not None:
+            return True
         cursor.execute(
-            f"INSERT INTO {table} AS inbox "  # noqa: S608 (table name is ours)
-            "(consumer, event_id, event_type, received_at, order_id, correlation_id, deliveries) "
-            "VALUES (%s, %s, %s, now(), %s, %s, 1) ON CONFLICT (consumer, event_id) "
-            "DO UPDATE SET deliveries = inbox.deliveries + 1 RETURNING deliveries",
-            [consumer, event.id, event.type, event.order_id, stored_correlation_id(event.correlation_id)],
+            f"UPDATE {table} SET deliveries = deliveries + 1 WHERE consumer = %s AND event_id = %s",  # noqa: S608
+            [consumer, event.id],
         )
-        return cursor.fetchone()[0] == 1
+        return False
 
 
 def handle_once(consumer: str, handler, event: Event) -> bool:
@@ -106,6 +137,8 @@ def check_contract(event: Event) -> None:
 def _handle_with_retries(consumer: str, handler, event: Event) -> None:
     for attempt in Retrying(
         stop=stop_after_attempt(settings.EVENTS_HANDLER_ATTEMPTS),
+        # A malformed or out-of-window event fails the same way every time: dead-lettered at once.
+        retry=retry_if_not_exception_type(MalformedEvent),
         wait=wait_random_exponential(multiplier=0.05, max=1.0),
         reraise=True,
     ):

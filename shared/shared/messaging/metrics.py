@@ -11,12 +11,15 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from shared.messaging import partitions
 from shared.messaging.models import OutboxEvent
 from shared.observability.metrics import DatabaseCollector, age_seconds
 
 
 class OutboxCollector(DatabaseCollector):
-    """outbox_pending_rows and outbox_oldest_pending_age_seconds: one indexed query (outbox_pending_idx)."""
+    """outbox_pending_rows and outbox_oldest_pending_age_seconds: one indexed query (outbox_pending_idx);
+    messaging_partitions_ahead_seconds: how far ahead the outbox's and inbox's partitions reach (a query of
+    the catalog), which falls towards 0 when partition maintenance stops running."""
 
     def families(self) -> Iterable:
         pending = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
@@ -30,3 +33,11 @@ class OutboxCollector(DatabaseCollector):
             "Age of the oldest unpublished outbox event (0 when none).",
             age_seconds(pending["oldest"], timezone.now()),
         )
+        ahead = GaugeMetricFamily(
+            "messaging_partitions_ahead_seconds",
+            "How far past now the table's newest partition reaches; inserts fail once it is negative.",
+            labels=["table"],
+        )
+        for table in partitions.TABLES:
+            ahead.add_metric([table.name], partitions.seconds_ahead(table))
+        yield ahead

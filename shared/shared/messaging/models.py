@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 # X-Request-ID is at most 128 characters (shared.observability.middleware); longer ids from elsewhere are cut.
 CORRELATION_ID_MAX = 128
@@ -25,6 +26,9 @@ class OutboxEvent(models.Model):
 
     The relay publishes it (with publisher confirms) and sets `published_at` only after the broker
     confirmed; so an event is never lost, and at worst published twice, which the inbox absorbs.
+
+    Partitioned by `created_at` (shared.messaging.partitions): the database's primary key is
+    (id, created_at); Django knows `id` alone, so that the admin can show the rows.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -59,12 +63,21 @@ class OutboxEvent(models.Model):
 
 
 class InboxMessage(models.Model):
-    """A consumed event, recorded in the handler's own transaction: the second delivery finds it."""
+    """A consumed event, recorded in the handler's own transaction: the second delivery finds it.
+
+    Partitioned by the event's own `occurred_at` (shared.messaging.partitions), so that every delivery
+    of an event meets the first one's row in the same partition; the database's primary key is
+    (id, occurred_at), Django knows `id` alone.
+    """
 
     consumer = models.CharField(max_length=200)
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=100)
     received_at = models.DateTimeField(auto_now_add=True)
+    occurred_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the event happened, as its publisher stamped it: the partition key.",
+    )
     order_id = models.UUIDField(null=True, blank=True)
     correlation_id = models.CharField(max_length=CORRELATION_ID_MAX, blank=True, default="", db_default="")
     deliveries = models.PositiveIntegerField(
@@ -77,7 +90,9 @@ class InboxMessage(models.Model):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["consumer", "event_id"], name="inbox_once_per_consumer"),
+            models.UniqueConstraint(
+                fields=["consumer", "event_id", "occurred_at"], name="inbox_once_per_consumer"
+            ),
         ]
         indexes = [
             models.Index(

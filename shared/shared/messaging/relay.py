@@ -121,8 +121,13 @@ def _publish_rows(rows: list[OutboxEvent], timeout: float) -> tuple[list, Except
     return confirmed, None
 
 
-def mark_published(ids: list) -> None:
-    OutboxEvent.objects.filter(id__in=ids).update(published_at=timezone.now(), attempts=F("attempts") + 1)
+def mark_published(ids: list, *, created_between: tuple | None = None) -> None:
+    """Mark the rows published. `created_between` (their earliest and latest `created_at`), when known,
+    lets Postgres look only in their partitions (shared.messaging.partitions)."""
+    rows = OutboxEvent.objects.filter(id__in=ids)
+    if created_between is not None:
+        rows = rows.filter(created_at__range=created_between)
+    rows.update(published_at=timezone.now(), attempts=F("attempts") + 1)
 
 
 def relay_batch(*, ids: list | None = None, limit: int = 100, timeout: float = SWEEP_TIMEOUT_SECONDS) -> int:
@@ -138,7 +143,8 @@ def relay_batch(*, ids: list | None = None, limit: int = 100, timeout: float = S
             return 0
         confirmed, error = _publish_rows(rows, timeout)
         if confirmed:
-            mark_published(confirmed)
+            sent = rows[: len(confirmed)]
+            mark_published(confirmed, created_between=(sent[0].created_at, sent[-1].created_at))
         if error is not None:
             _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
             failed = rows[len(confirmed)]

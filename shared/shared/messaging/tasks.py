@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import Reject
 
-from shared.messaging import inbox, relay
+from shared.messaging import inbox, partitions, relay
 from shared.messaging.events import MalformedEvent
 from shared.observability.metrics import MESSAGES_REJECTED
 
@@ -35,6 +35,12 @@ def deliver_event(envelope: dict) -> None:
 def relay_outbox() -> int:
     """The periodic sweep: publishes what the fast path left behind."""
     return relay.sweep()
+
+
+@shared_task(name="messaging.maintain_partitions")
+def maintain_partitions() -> dict:
+    """Create the outbox's and inbox's partitions ahead and drop the expired ones."""
+    return partitions.maintain().as_dict()
 
 
 def _id(envelope) -> str | None:
