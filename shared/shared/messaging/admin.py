@@ -57,7 +57,7 @@ class OutboxEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(InboxMessage)
 class InboxMessageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("consumer", "event_type", "event_id", "received_at", "deliveries")
+    list_display = ("consumer", "event_type", "event_id", "occurred_at", "received_at", "deliveries")
     list_filter = ("consumer", "event_type")
     search_fields = ("event_id",)
     ordering = ("-received_at",)
@@ -65,6 +65,7 @@ class InboxMessageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "consumer",
         "event_type",
         "event_id",
+        "occurred_at",
         "received_at",
         "deliveries",
         "order_id",

@@ -18,8 +18,8 @@ from shared.observability.metrics import DatabaseCollector, age_seconds
 
 class OutboxCollector(DatabaseCollector):
     """outbox_pending_rows and outbox_oldest_pending_age_seconds: one indexed query (outbox_pending_idx);
-    messaging_partitions_ahead_seconds: how far ahead the outbox's and inbox's partitions reach (a query of
-    the catalog), which falls towards 0 when partition maintenance stops running."""
+    messaging_partitions_ahead_seconds/_intervals: how far ahead the outbox's and inbox's partitions reach
+    (a query of the catalog), which falls towards 0 when partition maintenance stops running."""
 
     def families(self) -> Iterable:
         pending = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
@@ -38,6 +38,14 @@ class OutboxCollector(DatabaseCollector):
             "How far past now the table's newest partition reaches; inserts fail once it is negative.",
             labels=["table"],
         )
+        intervals = GaugeMetricFamily(
+            "messaging_partitions_ahead_intervals",
+            "The same in partition intervals (MESSAGING_PARTITION_SECONDS), whatever their size.",
+            labels=["table"],
+        )
         for table in partitions.TABLES:
-            ahead.add_metric([table.name], partitions.seconds_ahead(table))
+            seconds = partitions.seconds_ahead(table)
+            ahead.add_metric([table.name], seconds)
+            intervals.add_metric([table.name], seconds / partitions.interval().total_seconds())
         yield ahead
+        yield intervals
