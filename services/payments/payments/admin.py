@@ -24,12 +24,18 @@ class PaymentEventInline(ViewOnlyAdminMixin, admin.TabularInline):
 
     model = PaymentEvent
     verbose_name = "ledger event"
-    verbose_name_plural = "ledger (the payment's history; the fields above are computed from it)"
-    fields = ("version", "type", "occurred_at", "details")
+    verbose_name_plural = (
+        "ledger: the history of this payment, oldest first (the fields above are computed from it)"
+    )
+    fields = ("version", "type", "at", "details")
     readonly_fields = fields
     ordering = ("version",)
     extra = 0
     can_delete = False
+
+    @admin.display(description="occurred at")
+    def at(self, event: PaymentEvent) -> str:
+        return event.occurred_at.isoformat()  # to the microsecond: events can be that close
 
     @admin.display(description="data")
     def details(self, event: PaymentEvent) -> str:

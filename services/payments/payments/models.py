@@ -183,7 +183,7 @@ class PaymentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} (version {self.version} of payment {self.payment_id})"
+        return f"version {self.version}: {self.type}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from payments import handlers, services
+from payments import clients, handlers, services
 from payments.models import Payment
 from shared.messaging.inbox import handle_once
 from shared.messaging.models import OutboxEvent
@@ -100,6 +100,17 @@ def events(event_type: str) -> list[dict]:
 
 def published_types() -> list[str]:
     return list(OutboxEvent.objects.order_by("created_at").values_list("event_type", flat=True))
+
+
+def expire_mid_charge(payment: Payment, monkeypatch, committed) -> None:
+    """The reservation expires while the payment's charge request is on its way to the provider."""
+    send_charge = clients.create_charge
+
+    def expiry_arrives_mid_flight(**kwargs):
+        deliver(expired_event(payment.order_id), committed)
+        return send_charge(**kwargs)
+
+    monkeypatch.setattr(clients, "create_charge", expiry_arrives_mid_flight)
 
 
 def make_due(payment: Payment) -> None:

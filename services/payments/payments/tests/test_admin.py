@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from payments.models import Payment
+from payments.models import Payment, PaymentEvent
 from payments.tests.helpers import captured_payment, create_payment, events
 from shared.admin_ui.testing import admin_shadow_login
 
 pytestmark = pytest.mark.django_db
 
 PAYMENTS_ADMIN = "/admin/payments/payments/payment/"
+LEDGER_OF_A_CAPTURE = ("requested", "charge_attempted", "charge_succeeded")
 
 
 @pytest.fixture
@@ -109,3 +110,39 @@ def test_a_refund_already_requested_is_not_requested_again(client, operator_id, 
         "1 payments already have a refund requested; they are waiting for the provider."
     ]
     assert tasks.names() == []
+
+
+def test_the_payment_page_shows_its_ledger_read_only_without_the_card_token(client, operator_id):
+    payment = captured_payment()
+
+    html = client.get(f"{PAYMENTS_ADMIN}{payment.id}/change/").content.decode()
+
+    assert "Ledger: the history of this payment, oldest first" in html
+    positions = [html.index(f"<p>{event_type}</p>") for event_type in LEDGER_OF_A_CAPTURE]
+    assert positions == sorted(positions)  # oldest first
+    assert payment.provider_charge_id in html
+    assert "tok_visa" not in html
+    assert "&quot;payment_token&quot;: &quot;(hidden)&quot;" in html
+    assert 'name="ledger_events-0-type"' not in html  # shown, not a form field
+    assert "Add another ledger event" not in html
+
+
+def test_the_ledger_cannot_be_edited_through_the_admin(client, operator_id):
+    payment = captured_payment()
+    event = PaymentEvent.objects.get(payment_id=payment.id, version=1)
+
+    response = client.post(
+        f"{PAYMENTS_ADMIN}{payment.id}/change/",
+        {
+            "ledger_events-TOTAL_FORMS": "1",
+            "ledger_events-INITIAL_FORMS": "1",
+            "ledger_events-0-id": str(event.id),
+            "ledger_events-0-type": "rewritten",
+            "ledger_events-0-DELETE": "on",
+        },
+    )
+
+    assert response.status_code == 403
+    assert list(PaymentEvent.objects.filter(payment_id=payment.id).values_list("type", flat=True)) == list(
+        LEDGER_OF_A_CAPTURE
+    )

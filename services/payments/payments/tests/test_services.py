@@ -17,6 +17,7 @@ from payments.tests.helpers import (
     create_payment,
     deliver,
     events,
+    expire_mid_charge,
     expired_event,
     make_due,
     published_types,
@@ -311,13 +312,7 @@ def test_an_expired_reservation_voids_without_calling_the_provider(provider):
 
 def test_a_capture_racing_the_reservation_expiry_is_refunded_at_once(provider, monkeypatch, committed):
     payment = create_payment()
-    send_charge = clients.create_charge
-
-    def expiry_arrives_mid_flight(**kwargs):
-        deliver(expired_event(payment.order_id), committed)
-        return send_charge(**kwargs)
-
-    monkeypatch.setattr(clients, "create_charge", expiry_arrives_mid_flight)
+    expire_mid_charge(payment, monkeypatch, committed)
 
     payment = services.payment_charge(payment_id=payment.id)
 
