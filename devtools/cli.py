@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import json
 import subprocess
 import sys
+from datetime import timedelta
+from pathlib import Path
 
 from devtools import (
     access,
+    backup,
     contracts,
     health,
     instance,
@@ -17,6 +23,7 @@ from devtools import (
     packages,
     programs,
     provision,
+    restore,
     suites,
     supervisor,
 )
@@ -148,6 +155,32 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Dump the instance's databases and broker definitions; the manifest, as JSON, on stdout."""
+    platform = instance.load_platform()
+    with contextlib.redirect_stdout(sys.stderr):  # progress on stderr: stdout is the JSON alone
+        folder, manifest = backup.take_backup(platform, args.output and args.output.resolve())
+    print(json.dumps({"backup": str(folder), **manifest.to_json()}, indent=2))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a backup into the instance; what was done, as JSON, on stdout."""
+    if args.jobs < 1 or args.replay_window < 0:
+        raise PlatformError("--jobs is at least 1 and --replay-window at least 0")
+    platform = instance.load_platform()
+    with contextlib.redirect_stdout(sys.stderr):
+        report = restore.restore(
+            platform,
+            args.backup_dir.resolve(),
+            force=args.force,
+            jobs=args.jobs,
+            replay_window=timedelta(minutes=args.replay_window),
+        )
+    print(json.dumps(dataclasses.asdict(report), indent=2))
+    return 0
+
+
 def cmd_contracts(args: argparse.Namespace) -> int:
     """Compare the committed contract snapshots (contracts/) with the code: `check`, or `update` them."""
     if args.allow_breaking and args.action != "update":
@@ -211,6 +244,26 @@ def build_parser() -> argparse.ArgumentParser:
     manage = add("manage", cmd_manage, "run `python manage.py ARGS` in one service or in all of them")
     manage.add_argument("service", help="a service from topology.toml, or all")
     manage.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGS", help="manage.py arguments")
+
+    backup_help = "dump each service's database and the broker's definitions with a manifest (JSON on stdout)"
+    backup_command = add("backup", cmd_backup, backup_help)
+    backup_command.add_argument(
+        "--output", type=Path, metavar="DIR", help="where (default var/backups/<instance>/<UTC time>/)"
+    )
+    restore_help = "restore a backup into the instance (stopped first); JSON on stdout (docs/data.md)"
+    restore_command = add("restore", cmd_restore, restore_help)
+    restore_command.add_argument("backup_dir", type=Path, metavar="BACKUP_DIR", help="a folder backup wrote")
+    restore_command.add_argument(
+        "--force", action="store_true", help="replace databases and queues that hold data"
+    )
+    restore_command.add_argument(
+        "--jobs", type=int, default=2, metavar="N", help="pg_restore's parallel jobs per database (default 2)"
+    )
+    restore_command.add_argument(
+        "--replay-window", type=int, default=60, metavar="MINUTES",
+        help="republish events published up to this long before the backup that a consumer had not "
+        "recorded (default 60; 0: none; keep it under INBOX_RETENTION_SECONDS)",
+    )  # fmt: skip
 
     contracts_help = (
         "check (default) that the code still honours the committed OpenAPI and AsyncAPI snapshots "

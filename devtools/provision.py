@@ -107,8 +107,10 @@ def ensure_broker_vhost(platform: Platform) -> None:
     run_rabbitmqctl(rabbitmqctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
 
-def run_rabbitmqctl(rabbitmqctl: str, *arguments: str) -> str:
-    result = subprocess.run([rabbitmqctl, *arguments], capture_output=True, text=True, check=False)
+def run_rabbitmqctl(rabbitmqctl: str, *arguments: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [rabbitmqctl, *arguments], input=stdin, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
         raise PlatformError(
