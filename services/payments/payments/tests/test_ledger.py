@@ -275,6 +275,16 @@ def test_an_unknown_or_malformed_payment_id_is_a_clear_error():
         call_command("rebuild_payment_projections", "--payment", "nope")
 
 
+def test_a_stream_that_cannot_be_folded_is_a_clear_error(provider):
+    payment = captured_payment()
+    PaymentEvent.objects.create(  # written around the event store, which refuses unknown types
+        payment_id=payment.id, version=4, type="charge_teleported", data={}, occurred_at=timezone.now()
+    )
+
+    with pytest.raises(CommandError, match="unknown event type 'charge_teleported'"):
+        call_command("rebuild_payment_projections", "--check")
+
+
 # The backfill of the rows that existed before the ledger (migration 0004)
 
 

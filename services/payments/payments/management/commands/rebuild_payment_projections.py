@@ -1,6 +1,8 @@
+import uuid
+
 from django.core.management.base import BaseCommand, CommandError
 
-from payments import services
+from payments import ledger, services
 from shared.web.errors import NotFound
 
 
@@ -16,10 +18,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, payment=None, check=False, **options):
         try:
-            differences = services.payment_projections_rebuild(payment_id=payment, check=check)
-        except ValueError as exc:
-            raise CommandError(f"--payment {payment!r} is not a payment id.") from exc
-        except NotFound as exc:
+            differences = services.payment_projections_rebuild(payment_id=_payment_id(payment), check=check)
+        except (NotFound, ledger.LedgerError) as exc:  # no such payment; a stream that cannot be folded
             raise CommandError(str(exc)) from exc
         for difference in differences:
             self.stdout.write(_describe(difference, check=check))
@@ -33,6 +33,15 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{rebuilt} payment rows rebuilt from their streams."))
         if orphans:
             raise CommandError(f"{orphans} payment rows have no stream to rebuild them from.")
+
+
+def _payment_id(value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise CommandError(f"--payment {value!r} is not a payment id.") from exc
 
 
 def _describe(difference: services.ProjectionDifference, *, check: bool) -> str:
