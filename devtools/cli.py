@@ -23,6 +23,7 @@ from devtools import (
     packages,
     programs,
     provision,
+    replica,
     restore,
     suites,
     supervisor,
@@ -45,6 +46,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     provision.run_management_commands(platform, provision.MIGRATE_COMMANDS)
     provision.run_management_commands(platform, provision.SEED_COMMANDS)
     provision.ensure_rabbitmq_plugins(platform)
+    platform = replica.prepare(platform, turned_off=args.no_replica)  # after seeding: the copy has it all
     local_gateway.render_gateway(platform)
     step(f"Rendering {display(platform.instance.supervisor_conf)}")
     supervisor.write_conf(
@@ -55,6 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     daemon.start()
     health.wait_until_healthy(platform)
     daemon.wait_until_running()
+    replica.wait_until_streaming(platform)
     local_monitoring.wait_until_ready(platform)
     access.print_access(platform)
     return 0
@@ -64,6 +67,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     current = instance.load_platform().instance
     instance.forget_instances(current)
     stopped = supervisor.Supervisor(current).shutdown()
+    replica.remove(current)  # after its standby stopped with the rest
     print(f"Instance {current.name!r} is {'stopped' if stopped else 'not running'}")
     return 0
 
@@ -87,6 +91,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, answer in local_monitoring.answers(platform).items():
         all_healthy &= answer == "ok"
         print(f"  {name}: {answer}")
+    replica_healthy, replica_answer = replica.describe(platform)
+    all_healthy &= replica_healthy
+    print(f"  read replica: {replica_answer}")
     return 0 if all_healthy and all(state == "RUNNING" for state in states.values()) else 1
 
 
@@ -213,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     up_help = "check infrastructure, install, provision, migrate, seed, start and wait until healthy"
     up = add("up", cmd_up, up_help, venv_need="install", needs_infrastructure=True)
     up.add_argument("--no-install", action="store_true", help="do not create or update .venv")
+    up.add_argument(
+        "--no-replica", action="store_true",
+        help="run without the streaming read replica (also PLATFORM_REPLICA=off): every read on the primary",
+    )  # fmt: skip
     up.add_argument(
         "--scale", action="append", default=[], metavar="SERVICE=N",
         help="run N web instances of SERVICE behind the gateway for this run (repeatable; "

@@ -66,8 +66,21 @@ def db_password(role: str) -> str:
 
 def database_url(platform: Platform, role: str) -> str:
     endpoints = platform.endpoints
-    credentials = f"{quote(role, safe='')}:{quote(db_password(role), safe='')}"
     location = f"{url_host(endpoints.postgres_host)}:{endpoints.postgres_port}"
+    return _role_url(platform, role, location)
+
+
+def replica_env(platform: Platform, role: str) -> dict[str, str]:
+    """DATABASE_REPLICA_URL when the instance runs a read replica: the same database and role on the
+    standby's port. Only the supervised processes get it: manage.py commands and test suites read and
+    write the primary alone (a test's transaction is invisible on another connection)."""
+    if platform.replica is None:
+        return {}
+    return {"DATABASE_REPLICA_URL": _role_url(platform, role, f"127.0.0.1:{platform.replica.port}")}
+
+
+def _role_url(platform: Platform, role: str, location: str) -> str:
+    credentials = f"{quote(role, safe='')}:{quote(db_password(role), safe='')}"
     return f"postgres://{credentials}@{location}/{quote(platform.instance.database(role), safe='')}"
 
 

@@ -8,6 +8,7 @@ run beside a developer's platform. Standard library only (the bootstrap uses it)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -25,6 +26,7 @@ INSTANCE_NAME = re.compile(r"[a-z][a-z0-9_]*")  # ends up in database names and 
 OTHER_INSTANCE_PORT_OFFSET = topology_model.INSTANCE_PORT_SPACING
 OTHER_INSTANCE_REDIS_DB = 1
 INSTANCES_FILE = "instances.json"  # the web instance counts the last `up` applied, for the other commands
+REPLICA_FILE = "replica.json"  # the read replica the last `up` started, or why it did not (devtools.replica)
 SCALE_ARGUMENT = re.compile(r"(?P<service>[a-z][a-z0-9_]*)=(?P<count>\d+)")
 
 
@@ -79,12 +81,22 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Replica:
+    """The instance's streaming read replica, as the last `up` started it (devtools.replica)."""
+
+    port: int  # shifted like every port of the instance
+    postgres: str  # the server binary, of the primary's major version
+    user: str | None  # the system user it runs as (Postgres refuses root); None: manage_all.py's own
+
+
+@dataclass(frozen=True)
 class Platform:
     """Everything a command needs to know: the topology, the infrastructure and the instance."""
 
     topology: Topology
     endpoints: Endpoints
     instance: Instance
+    replica: Replica | None = None  # None: the `replica` alias of every service is the primary
 
     def service(self, name: str) -> Service:
         try:
@@ -113,7 +125,7 @@ def load_platform(scale: dict[str, int] | None = None, env: dict | None = None) 
     if scale is None:
         scale = {name: n for name, n in applied_instances(instance).items() if name in topology.service_names}
     try:
-        return Platform(topology.scaled(scale), endpoints, instance)
+        return Platform(topology.scaled(scale), endpoints, instance, recorded_replica(instance))
     except TopologyError as problem:
         raise PlatformError(str(problem)) from None
 
@@ -192,6 +204,32 @@ def record_instances(platform: Platform) -> None:
 
 def forget_instances(instance: Instance) -> None:
     (instance.var_dir / INSTANCES_FILE).unlink(missing_ok=True)
+
+
+def replica_record(instance: Instance) -> dict:
+    """What the last `up` recorded about the read replica: {"replica": {...}} or {"reason": "..."}."""
+    try:
+        record = json.loads((instance.var_dir / REPLICA_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded_replica(instance: Instance) -> Replica | None:
+    try:
+        return Replica(**replica_record(instance)["replica"])
+    except (KeyError, TypeError):
+        return None
+
+
+def record_replica(instance: Instance, replica: Replica | None, reason: str = "") -> None:
+    record = {"replica": dataclasses.asdict(replica)} if replica else {"reason": reason}
+    instance.var_dir.mkdir(parents=True, exist_ok=True)
+    (instance.var_dir / REPLICA_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def forget_replica(instance: Instance) -> None:
+    (instance.var_dir / REPLICA_FILE).unlink(missing_ok=True)
 
 
 # --- URLs ------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ the sandboxes, Flower, the gateway and the monitoring. Pure planning from the to
 
 from __future__ import annotations
 
-from devtools.environment import broker_management_api, flower_env, service_env
+from devtools import replica
+from devtools.environment import broker_management_api, flower_env, replica_env, service_env
 from devtools.instance import Platform
 from devtools.local_gateway import gateway_programs
 from devtools.local_monitoring import monitoring_programs
@@ -17,7 +18,8 @@ def all_programs(platform: Platform) -> list[Program]:
     programs = [p for service in platform.topology.services for p in service_programs(platform, service)]
     sandboxes = [sandbox_program(platform, sandbox) for sandbox in platform.topology.sandboxes]
     tools = [flower_program(platform), *gateway_programs(platform), *monitoring_programs(platform)]
-    return [*programs, *sandboxes, *tools]
+    standby = [replica.replica_program(platform)] if platform.replica else []
+    return [*standby, *programs, *sandboxes, *tools]
 
 
 def program_name(service_name: str, role: str, number: int = 1) -> str:
@@ -54,6 +56,7 @@ def service_programs(platform: Platform, service: Service) -> list[Program]:
         ],
     }  # fmt: skip
     env = service_env(platform, service.name, instance.port(service.port), inherit=False)
+    env |= replica_env(platform, service.name)
     worker = program_name(service.name, "worker")
     return [
         *web,
@@ -76,6 +79,7 @@ def web_program(platform: Platform, service: Service, name: str, port: int) -> P
         "--no-control-socket",
     ]  # fmt: skip
     env = service_env(platform, service.name, port, inherit=False) | metrics_env(platform, name)
+    env |= replica_env(platform, service.name)
     return Program(name, metrics_wrapped(command), service.directory, env)
 
 

@@ -30,9 +30,21 @@ PLATFORM_SUITES = frozenset({"system", *CROSS_SERVICE_SUITES})
 # shifted by 2000, its own databases, vhost and Redis database), so nothing of e2e's is in its way.
 # The contracts suite's fuzzer writes thousands of users, products and orders, with its own gateway limits
 # (raised): it gets an instance of its own too.
+# Both run without the read replica (devtools.replica): the chaos figures compare with earlier runs', and
+# the fuzzer needs no second copy of what it writes.
 OWN_INSTANCES = {
-    "chaos": {"E2E_INSTANCE": "chaos", "E2E_PORT_OFFSET": "2000", "E2E_REDIS_DB": "2"},
-    "contracts": {"E2E_INSTANCE": "contracts", "E2E_PORT_OFFSET": "3000", "E2E_REDIS_DB": "3"},
+    "chaos": {
+        "E2E_INSTANCE": "chaos",
+        "E2E_PORT_OFFSET": "2000",
+        "E2E_REDIS_DB": "2",
+        "PLATFORM_REPLICA": "off",
+    },
+    "contracts": {
+        "E2E_INSTANCE": "contracts",
+        "E2E_PORT_OFFSET": "3000",
+        "E2E_REDIS_DB": "3",
+        "PLATFORM_REPLICA": "off",
+    },
 }
 # Set by `test --full`: suites with a slow full set (chaos) run it instead of their core set.
 FULL_SETS_VARIABLE = "PLATFORM_TESTS_FULL"

@@ -26,6 +26,8 @@ class Program:
     command: list[str]
     directory: Path
     environment: dict
+    user: str | None = None  # run as this system user (supervisord runs as root); None: as supervisord
+    stop_signal: str = "TERM"
 
 
 # --- the configuration --------------------------------------------------------------------------------------
@@ -55,9 +57,11 @@ def render_program(program: Program, log_dir: Path) -> str:
         f"command={escape(shlex.join(program.command))}",
         f"directory={escape(str(program.directory))}",
         f"environment={environment_line(program.environment)}",
+        *([f"user={program.user}"] if program.user else []),
         "autostart=true",
         "autorestart=true",
         "startsecs=2",
+        f"stopsignal={program.stop_signal}",
         "stopwaitsecs=15",  # longer than gunicorn's --graceful-timeout, so a graceful stop is not cut short
         "stopasgroup=true",
         "killasgroup=true",
@@ -140,6 +144,16 @@ class Supervisor:
 
     def process_pid(self, program: str) -> int:
         return int(self._rpc().getProcessInfo(program)["pid"])
+
+    def stop_program(self, program: str) -> bool:
+        """Stop one program and wait until it has exited; False when supervisord or the program is not
+        running (or has no such program)."""
+        if self.pid() is None:
+            return False
+        try:
+            return bool(self._rpc().stopProcess(program))
+        except xmlrpc.client.Fault:  # BAD_NAME, NOT_RUNNING
+            return False
 
     def restart(self, program: str) -> None:
         """Stop one program gracefully and start it again, returning once it is RUNNING."""

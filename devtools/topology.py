@@ -127,6 +127,7 @@ class Topology:
     sandboxes: tuple[Sandbox, ...] = ()
     infrastructure: Infrastructure = field(default_factory=Infrastructure)
     flower_port: int = 5555
+    replica_port: int | None = None  # the instance's streaming read replica of Postgres (devtools.replica)
     instance_port_step: int = 100
     balancer_port_offset: int = 50
     gateway: Gateway | None = None
@@ -205,6 +206,8 @@ class Topology:
     def ports(self) -> list[tuple[int, str]]:
         """Every port the topology assigns, with who listens there (before any instance offset)."""
         ports = [(self.flower_port, "flower")]
+        if self.replica_port is not None:
+            ports.append((self.replica_port, "the read replica"))
         if self.gateway is not None:
             ports += [
                 (self.gateway.port, "the gateway"),
@@ -278,6 +281,9 @@ def load(path: Path = TOPOLOGY_FILE) -> Topology:
         ),
         infrastructure=_infrastructure(data.get("infrastructure", {})),
         flower_port=_positive(processes, "flower_port", 5555, "[processes]"),
+        replica_port=(
+            _positive(processes, "replica_port", 1, "[processes]") if "replica_port" in processes else None
+        ),
         instance_port_step=_positive(processes, "instance_port_step", 100, "[processes]"),
         balancer_port_offset=_positive(processes, "balancer_port_offset", 50, "[processes]"),
         gateway=_gateway(data.get("gateway")),
