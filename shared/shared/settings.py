@@ -76,6 +76,8 @@ _MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "shared.auth.admin_sso.middleware.AdminSsoMiddleware",
+    # After authentication: a request's reader is its user (shared.replica).
+    "shared.replica.middleware.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -150,9 +152,25 @@ def _databases(env: environ.Env, service: str) -> dict:
     replica = _database(env, env.str("DATABASE_REPLICA_URL", default="") or primary_url)
     # A stopped replica must cost a read little: refused at once, or given up after a second.
     replica.setdefault("OPTIONS", {})["connect_timeout"] = env.int("REPLICA_CONNECT_TIMEOUT", default=1)
+    # Each request probes its replica connection anyway (shared.replica.reads): no second check.
+    replica["CONN_HEALTH_CHECKS"] = False
     # Tests have one database per alias: the replica alias is the primary's test database.
     replica["TEST"] = {"MIRROR": "default"}
     return {"default": primary, "replica": replica}
+
+
+def _replica(env: environ.Env) -> dict:
+    """When lag-tolerant reads use the replica (shared.replica, docs/data.md "Read replica")."""
+    return {
+        "REPLICA_ENABLED": bool(env.str("DATABASE_REPLICA_URL", default="")),
+        # Beyond this lag the replica serves nobody: it bounds how stale a lag-tolerant read may be.
+        "REPLICA_MAX_LAG_SECONDS": env.float("REPLICA_MAX_LAG_SECONDS", default=5.0),
+        # How often each process samples the replica's lag (reads never wait for a sample).
+        "REPLICA_CHECK_SECONDS": env.float("REPLICA_CHECK_SECONDS", default=1.0),
+        # `X-Read-From` on answers that made lag-tolerant reads (tests, debugging): off, as it tells
+        # callers about the database layout.
+        "REPLICA_READ_HEADER": env.bool("REPLICA_READ_HEADER", default=False),
+    }
 
 
 def _partitions(env: environ.Env, delivery_limit: int) -> dict:
@@ -371,6 +389,7 @@ def service_settings(
         WSGI_APPLICATION="config.wsgi.application",
         TEMPLATES=_TEMPLATES,
         DATABASES=_databases(env, service),
+        **_replica(env),
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         CACHES={
             "default": {

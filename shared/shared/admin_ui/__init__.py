@@ -4,6 +4,7 @@
   (`templates/admin/base_site.html`, tag `{% service_nav %}`) links to the other services' admins.
 - `links`: a link from an id of another service's object to its page in that service's admin.
 - `readonly`: view-only model admins (no add, change, delete; Django then renders no Save buttons).
+- `changelists`: list pages read where lag is tolerated (the read replica, shared.replica).
 - `actors`: who did something in the admin, as identity's user id.
 - `confirm`: the intermediate "are you sure" page of an admin action that moves money or discards.
 - `testing`: services' admin tests log in as the shadow user single sign-on makes.
