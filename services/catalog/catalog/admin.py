@@ -7,6 +7,7 @@ from django.db.models import Count
 
 from catalog import services
 from catalog.models import Category, Product
+from shared.admin_ui.changelists import LagTolerantChangeListMixin
 from shared.web.errors import DomainError
 
 PRODUCT_FIELDS = ("sku", "name", "description", "category", "price", "is_active")
@@ -32,7 +33,7 @@ class ProductAdminForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(LagTolerantChangeListMixin, admin.ModelAdmin):
     form = ProductAdminForm
     list_display = ("sku", "name", "category", "price", "currency", "is_active", "updated_at")
     list_editable = ("price",)
@@ -86,7 +87,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(LagTolerantChangeListMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "product_count")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}

@@ -24,7 +24,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from catalog.selectors import PRODUCT_WRITES
 from shared.redis_gate import GATE
+from shared.replica.pins import record_write
 
 VERSION_KEY = "products:version"
 
@@ -66,8 +68,13 @@ def _bump() -> None:
 
 
 def invalidate_products() -> None:
-    """Make every cached product response stale, now and again once the current transaction commits."""
+    """Make every cached product response stale, now and again once the current transaction commits.
+
+    On commit the write is pinned first (shared.replica.pins): a reader that finds the new version reads
+    the primary until the replica has replayed the write, so what it caches is never older than the key.
+    """
     _bump()
+    transaction.on_commit(lambda: record_write(PRODUCT_WRITES))
     transaction.on_commit(_bump)
 
 

@@ -9,6 +9,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import F, QuerySet
 
 from catalog.models import SEARCH_CONFIG, Category, Product
+from shared.replica.reads import lag_tolerant
 from shared.web.errors import NotFound
 
 # Public ordering names -> the columns they sort by; `id` last keeps pages stable between requests.
@@ -21,6 +22,9 @@ ORDERINGS = {
     "-created_at": ("-created_at", "id"),
 }
 DEFAULT_ORDERING = "name"
+# Read-your-writes scope of every product write (catalog.cache): the product pages are cached for every
+# reader, so after a write none may fill the cache from a replica that has not replayed it yet.
+PRODUCT_WRITES = "products"
 
 
 def _products() -> QuerySet[Product]:
@@ -62,14 +66,38 @@ def product_list(
     return products.order_by(*ORDERINGS[ordering or DEFAULT_ORDERING])
 
 
-def product_get(*, product_id: uuid.UUID, include_inactive: bool = False) -> Product:
-    """One product; inactive ones only when asked for (staff). Raises NotFound."""
-    products = _products() if include_inactive else _products().filter(is_active=True)
+def product_list_lag_tolerant(**filters) -> QuerySet[Product]:
+    """`product_list` for the listing and search pages: read where lag is tolerated (shared.replica), never
+    behind a product write."""
+    return lag_tolerant(product_list(**filters), after=(PRODUCT_WRITES,))
+
+
+def _visible_products(include_inactive: bool) -> QuerySet[Product]:
+    return _products() if include_inactive else _products().filter(is_active=True)
+
+
+def _one_product(products: QuerySet[Product], product_id: uuid.UUID) -> Product:
     try:
         return products.get(pk=product_id)
     except Product.DoesNotExist:
         raise NotFound("No such product.") from None
 
 
+def product_get(*, product_id: uuid.UUID, include_inactive: bool = False) -> Product:
+    """One product; inactive ones only when asked for (staff). Raises NotFound."""
+    return _one_product(_visible_products(include_inactive), product_id)
+
+
+def product_get_lag_tolerant(*, product_id: uuid.UUID, include_inactive: bool = False) -> Product:
+    """`product_get` for the product page: read where lag is tolerated, never behind a product write."""
+    products = lag_tolerant(_visible_products(include_inactive), after=(PRODUCT_WRITES,))
+    return _one_product(products, product_id)
+
+
 def category_list() -> QuerySet[Category]:
     return Category.objects.order_by("name", "id")
+
+
+def category_list_lag_tolerant() -> QuerySet[Category]:
+    """`category_list` for the public listing: read where lag is tolerated (shared.replica)."""
+    return lag_tolerant(category_list())

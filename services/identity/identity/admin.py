@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from identity import services
 from identity.models import SignIn, User
+from shared.admin_ui.changelists import LagTolerantChangeListMixin
 
 
 class PasswordChangeForm(AdminPasswordChangeForm):
@@ -17,7 +18,7 @@ class PasswordChangeForm(AdminPasswordChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(LagTolerantChangeListMixin, DjangoUserAdmin):
     ordering = ("-date_joined",)
     list_display = ("email", "full_name", "is_staff", "is_active", "date_joined", "last_login")
     list_filter = ("is_staff", "is_active")
@@ -75,7 +76,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(SignIn)
-class SignInAdmin(admin.ModelAdmin):
+class SignInAdmin(LagTolerantChangeListMixin, admin.ModelAdmin):
     """Who is signed in where; ending a sign-in withdraws every token minted for it."""
 
     list_display = ("user", "kind", "created_at", "refreshed_at", "expires_at", "ended_at", "end_reason")

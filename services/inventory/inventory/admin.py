@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from inventory import services
 from inventory.models import Reservation, ReservationLine, Stock, StockAdjustment
 from shared.admin_ui.actors import identity_user_id
+from shared.admin_ui.changelists import LagTolerantChangeListMixin
 from shared.admin_ui.links import admin_link, admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
 from shared.web.errors import DomainError
@@ -70,7 +71,7 @@ class StockAdjustmentInline(ViewOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Stock)
-class StockAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class StockAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "product_link",
@@ -152,7 +153,7 @@ class ReservationLineInline(ViewOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ReservationAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "order_link", "status", "failure_reason", "expires_at", "updated_at")
     list_display_links = ("created_at",)
     list_filter = ("status", "failure_reason")
@@ -166,7 +167,7 @@ class ReservationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class StockAdjustmentAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "stock", "delta", "on_hand_after", "reason", "actor_email", "actor_link")
     list_filter = ("created_at",)
     search_fields = ("stock__product_id", "stock__sku", "reason", "actor_email", "actor_id")

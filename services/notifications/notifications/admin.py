@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from notifications import services
 from notifications.models import Notification
+from shared.admin_ui.changelists import LagTolerantChangeListMixin
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
 
@@ -10,7 +11,7 @@ LINKED_FIELDS = {"user_id": "user_link", "order_id": "order_link"}
 
 
 @admin.register(Notification)
-class NotificationAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class NotificationAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """The log is the record of what customers were told: view-only, never edited nor deleted. Resending
     records a new copy."""
 

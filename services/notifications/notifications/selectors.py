@@ -7,6 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from notifications.models import Notification
+from shared.replica.reads import lag_tolerant
 from shared.saga.selectors import SagaRecord
 from shared.web.errors import NotFound
 
@@ -22,9 +23,17 @@ def notification_list(*, user_id: str, is_staff: bool) -> QuerySet[Notification]
     return notifications.order_by("-created_at", "-id")
 
 
-def notification_get(*, notification_id, user_id: str, is_staff: bool) -> Notification:
-    """One notification the caller may see; another customer's is reported as not found."""
-    notification = notification_list(user_id=user_id, is_staff=is_staff).filter(id=notification_id).first()
+def notification_list_lag_tolerant(*, user_id: str, is_staff: bool) -> QuerySet[Notification]:
+    """`notification_list` for the notifications page: read where lag is tolerated (shared.replica),
+    never behind the reader's own writes."""
+    return lag_tolerant(notification_list(user_id=user_id, is_staff=is_staff))
+
+
+def notification_get_lag_tolerant(*, notification_id, user_id: str, is_staff: bool) -> Notification:
+    """One notification the caller may see, for its page, read where lag is tolerated; another
+    customer's is reported as not found."""
+    notifications = notification_list_lag_tolerant(user_id=user_id, is_staff=is_staff)
+    notification = notifications.filter(id=notification_id).first()
     if notification is None:
         raise NotFound("Notification not found.")
     return notification

@@ -19,6 +19,7 @@ from orders.models import IdempotencyRecord, Order, OrderItem, OrderStatusChange
 from orders.timeline import order_timeline
 from shared.admin_ui import confirm
 from shared.admin_ui.actors import identity_user_id
+from shared.admin_ui.changelists import LagTolerantChangeListMixin
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
 from shared.web.errors import Conflict
@@ -50,7 +51,7 @@ TIMELINE_URL_NAME = "orders_order_timeline"
 
 
 @admin.register(Order)
-class OrderAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "customer_email",
@@ -161,7 +162,7 @@ class OrderAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ProductReadModel)
-class ProductReadModelAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ProductReadModelAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("sku", "name", "product_link", "price", "currency", "is_active", "updated_at")
     list_display_links = ("sku",)
     list_filter = ("is_active",)
@@ -172,7 +173,7 @@ class ProductReadModelAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class IdempotencyRecordAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("key", "user_link", "state", "response_status", "created_at")
     list_filter = ("state",)
     search_fields = ("key",)

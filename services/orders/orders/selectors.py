@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet
 from orders import cart
 from orders.clients import ProductInfo
 from orders.models import Order, OrderItem, OrderStatusChange, ProductReadModel
+from shared.replica.reads import lag_tolerant
 from shared.saga.selectors import SagaRecord
 from shared.web.errors import NotFound
 
@@ -29,12 +30,29 @@ def order_list(*, user_id: uuid.UUID, is_staff: bool = False, status: str | None
     return _with_lines_and_history(orders.order_by("-created_at", "id"))
 
 
-def order_get(*, order_id: uuid.UUID, user_id: uuid.UUID, is_staff: bool = False) -> Order:
-    """One order as its owner (or staff) sees it; anybody else's is NotFound, not forbidden."""
-    order = order_list(user_id=user_id, is_staff=is_staff).filter(id=order_id).first()
+def order_list_lag_tolerant(
+    *, user_id: uuid.UUID, is_staff: bool = False, status: str | None = None
+) -> QuerySet[Order]:
+    """`order_list` for the order list page: read where lag is tolerated (shared.replica), never behind
+    the reader's own writes."""
+    return lag_tolerant(order_list(user_id=user_id, is_staff=is_staff, status=status))
+
+
+def _one_order(orders: QuerySet[Order], order_id: uuid.UUID) -> Order:
+    order = orders.filter(id=order_id).first()
     if order is None:
         raise NotFound("No such order.", code="not_found")
     return order
+
+
+def order_get(*, order_id: uuid.UUID, user_id: uuid.UUID, is_staff: bool = False) -> Order:
+    """One order as its owner (or staff) sees it; anybody else's is NotFound, not forbidden."""
+    return _one_order(order_list(user_id=user_id, is_staff=is_staff), order_id)
+
+
+def order_get_lag_tolerant(*, order_id: uuid.UUID, user_id: uuid.UUID, is_staff: bool = False) -> Order:
+    """`order_get` for the order page (its lines and status history): read where lag is tolerated."""
+    return _one_order(order_list_lag_tolerant(user_id=user_id, is_staff=is_staff), order_id)
 
 
 def read_model_products(product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProductInfo]:

@@ -6,6 +6,7 @@ from payments import services
 from payments.models import Payment, PaymentEvent
 from shared.admin_ui import confirm, redaction
 from shared.admin_ui.actors import identity_user_id
+from shared.admin_ui.changelists import LagTolerantChangeListMixin
 from shared.admin_ui.links import admin_link_field
 from shared.admin_ui.readonly import ViewOnlyAdminMixin
 from shared.web.errors import Conflict
@@ -44,7 +45,7 @@ class PaymentEventInline(ViewOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(LagTolerantChangeListMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """Payments are a record of money moved at the provider: view-only, changed only by services."""
 
     list_display = (

@@ -7,6 +7,7 @@ import uuid
 from django.db.models import QuerySet
 
 from payments.models import Payment, PaymentEvent
+from shared.replica.reads import lag_tolerant
 from shared.saga.selectors import SagaRecord
 from shared.web.errors import NotFound
 
@@ -25,9 +26,16 @@ def payment_list(*, user_id: str | None, order_id=None) -> QuerySet[Payment]:
     return payments.order_by("-created_at", "-id")
 
 
-def payment_get(*, payment_id, user_id: str | None) -> Payment:
-    """One payment; another customer's answers 404, exactly like one that does not exist."""
-    payment = payment_list(user_id=user_id).filter(pk=payment_id).first()
+def payment_list_lag_tolerant(*, user_id: str | None, order_id=None) -> QuerySet[Payment]:
+    """`payment_list` for the payments page: read where lag is tolerated (shared.replica), never behind
+    the reader's own writes."""
+    return lag_tolerant(payment_list(user_id=user_id, order_id=order_id))
+
+
+def payment_get_lag_tolerant(*, payment_id, user_id: str | None) -> Payment:
+    """One payment for the payment page, read where lag is tolerated; another customer's answers 404,
+    exactly like one that does not exist."""
+    payment = payment_list_lag_tolerant(user_id=user_id).filter(pk=payment_id).first()
     if payment is None:
         raise NotFound("Payment not found.")
     return payment

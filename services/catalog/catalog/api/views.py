@@ -87,7 +87,9 @@ class ProductListApi(ProductApiBase):
 
     def _page(self) -> dict:
         filters = query_parameters(ProductListQuerySerializer, self.request)
-        products = selectors.product_list(
+        # An `ids` lookup is orders pricing an order: a write depends on it, so it reads the primary.
+        select = selectors.product_list if "ids" in filters else selectors.product_list_lag_tolerant
+        products = select(
             search=filters.get("search", ""),
             category_slug=filters.get("category"),
             min_price=filters.get("min_price"),
@@ -121,7 +123,11 @@ class ProductDetailApi(ProductApiBase):
         responses=ProductSerializer,
     )
     def get(self, request, pk):
-        return self.cached_response(f"detail:{pk}", lambda: self.get_serializer(self._product(pk)).data)
+        def page() -> dict:
+            product = selectors.product_get_lag_tolerant(product_id=pk, include_inactive=_is_staff(request))
+            return self.get_serializer(product).data
+
+        return self.cached_response(f"detail:{pk}", page)
 
     def _update(self, request, pk, *, partial: bool) -> Response:
         product = self._product(pk)
@@ -194,4 +200,4 @@ class CategoryListApi(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.category_list()
+        return selectors.category_list_lag_tolerant()

@@ -18,13 +18,13 @@ class NotificationListApi(ListAPIView):
 
     def get_queryset(self):
         user = self.request.user
-        return selectors.notification_list(user_id=user.id, is_staff=user.is_staff)
+        return selectors.notification_list_lag_tolerant(user_id=user.id, is_staff=user.is_staff)
 
 
 class NotificationDetailApi(APIView):
     @extend_schema(summary="One notification with its message", responses=NotificationDetailSerializer)
     def get(self, request, pk):
-        notification = selectors.notification_get(
+        notification = selectors.notification_get_lag_tolerant(
             notification_id=pk, user_id=request.user.id, is_staff=request.user.is_staff
         )
         return Response(NotificationDetailSerializer(notification).data)

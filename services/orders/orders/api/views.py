@@ -68,7 +68,7 @@ class OrderListCreateApi(ListAPIView):
 
     def get_queryset(self):
         status_filter = query_parameters(OrderListQuerySerializer, self.request).get("status")
-        return selectors.order_list(
+        return selectors.order_list_lag_tolerant(
             user_id=_user_id(self.request), is_staff=_is_staff(self.request), status=status_filter
         )
 
@@ -98,7 +98,9 @@ class OrderListCreateApi(ListAPIView):
 class OrderDetailApi(APIView):
     @extend_schema(summary="One order with its lines and status history", responses=OrderSerializer)
     def get(self, request, order_id):
-        order = selectors.order_get(order_id=order_id, user_id=_user_id(request), is_staff=_is_staff(request))
+        order = selectors.order_get_lag_tolerant(
+            order_id=order_id, user_id=_user_id(request), is_staff=_is_staff(request)
+        )
         return Response(OrderSerializer(order).data)
 
 

@@ -26,7 +26,7 @@ class PaymentListApi(ListAPIView):
 
     def get_queryset(self):
         filters = query_parameters(PaymentFilterSerializer, self.request)
-        return selectors.payment_list(
+        return selectors.payment_list_lag_tolerant(
             user_id=_visible_to(self.request.user), order_id=filters.get("order_id")
         )
 
@@ -34,5 +34,5 @@ class PaymentListApi(ListAPIView):
 class PaymentDetailApi(APIView):
     @extend_schema(summary="One payment with its refunds", responses=PaymentDetailSerializer)
     def get(self, request, pk):
-        payment = selectors.payment_get(payment_id=pk, user_id=_visible_to(request.user))
+        payment = selectors.payment_get_lag_tolerant(payment_id=pk, user_id=_visible_to(request.user))
         return Response(PaymentDetailSerializer(payment).data)
