@@ -67,6 +67,11 @@ GATEWAY_LIMITS = {
 # test_tracing.
 TRACING = {"OTEL_TRACES_EXPORTER": "file"}
 
+# The instance runs its streaming read replica (devtools.replica) as production does; answers say where
+# their lag-tolerant reads were made (X-Read-From), and a lag limit short enough to cross in a test
+# (tests/test_replica.py).
+REPLICA = {"REPLICA_READ_HEADER": "true", "REPLICA_MAX_LAG_SECONDS": "4"}
+
 
 @dataclass(frozen=True)
 class RunningPlatform:
@@ -139,7 +144,7 @@ def running_platform(settings: dict | None = None):
     then stop it (unless E2E_KEEP)."""
     model = topology.load()
     ports = {peer.name: peer.port + PORT_OFFSET for peer in model.peers}
-    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, **TRACING, **(settings or {})}
+    env = {**os.environ, **SAGA_TIMINGS, **GATEWAY_LIMITS, **TRACING, **REPLICA, **(settings or {})}
     env |= {
         "PLATFORM_INSTANCE": INSTANCE,
         "PLATFORM_PORT_OFFSET": str(PORT_OFFSET),
