@@ -15,6 +15,7 @@ The cross-checks are functions returning the problems they find (an empty list w
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -42,7 +43,7 @@ OVERLAYS = ("platform", "overlays/local", "overlays/production")  # k8s/: what k
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 ROLES = ("web", "worker", "beat", "migrate")
 MUST_SET = ("DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY")
-SECRET_VARIABLES = ("DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY")
+SECRET_VARIABLES = ("DATABASE_URL", "DATABASE_REPLICA_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY")
 ENV_METHODS = {"str", "int", "float", "bool", "list", "db", "path", "json", "url", "dict", "tuple"}
 # Set for the processes although no settings module reads them (what reads them instead).
 EXTRA_VARIABLES = {
@@ -617,21 +618,61 @@ def k8s_workload_problems(docs: list[dict]) -> list[str]:
     return problems
 
 
-def container_environment(docs: list[dict], container: dict) -> tuple[set[str], list[str]]:
-    """Variable names a container gets (env and envFrom ConfigMaps), and secret-looking literal values."""
+# `$(NAME)` in a value: Kubernetes puts the variable NAME there if it is defined before it in the container
+# (its envFrom sources come first), and leaves the text as written otherwise; `$$(` escapes.
+REFERENCE = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
+
+
+def environment_entries(docs: list[dict], container: dict) -> list[tuple[str, dict]]:
+    """(name, entry) of every variable a container gets, in the order Kubernetes defines them: the keys of
+    its envFrom ConfigMaps (entry {"value": ...}), then its env entries."""
     config_maps = by_kind(docs, "ConfigMap")
-    names = set()
-    literals = []
+    entries = []
     for source in container.get("envFrom", []):
-        name = source.get("configMapRef", {}).get("name")
-        data = config_maps.get(name, {}).get("data", {})
-        names |= set(data)
-        literals += [key for key in data if key in SECRET_VARIABLES]
-    for item in container.get("env", []):
-        names.add(item["name"])
-        if item["name"] in SECRET_VARIABLES and "secretKeyRef" not in item.get("valueFrom", {}):
-            literals.append(item["name"])
-    return names, literals
+        data = config_maps.get(source.get("configMapRef", {}).get("name"), {}).get("data", {})
+        entries += [(key, {"value": value}) for key, value in data.items()]
+    return entries + [(item["name"], item) for item in container.get("env", [])]
+
+
+def composed_from_secrets(value: str, earlier: dict[str, dict]) -> bool:
+    """A URL whose user and password are `$(NAME)`s of variables taken from Secrets (defined before it):
+    no secret is written in the manifest (the production overlay's DATABASE_URL, k8s/data/clients.yaml)."""
+    match = URL_CREDENTIALS.match(value or "")
+    if not match:
+        return False
+    for part in (match["user"], match["password"]):
+        reference = REFERENCE.fullmatch(part)
+        source = earlier.get(reference[1], {}) if reference else {}
+        if "secretKeyRef" not in source.get("valueFrom", {}):
+            return False
+    return True
+
+
+@dataclasses.dataclass
+class ContainerEnvironment:
+    names: set[str]  # every variable it gets
+    literals: list[str]  # secret variables written in the manifest
+    referenced: set[str]  # variables other values refer to ($(NAME)): read by Kubernetes
+    unresolved: list[str]  # references to variables not defined before them
+
+
+def container_environment(docs: list[dict], container: dict) -> ContainerEnvironment:
+    """What a container gets (env and envFrom ConfigMaps), and what is wrong with it."""
+    result = ContainerEnvironment(set(), [], set(), [])
+    earlier: dict[str, dict] = {}
+    for name, entry in environment_entries(docs, container):
+        value = entry.get("value")
+        for reference in REFERENCE.findall(value or ""):
+            result.referenced.add(reference)
+            if reference not in earlier:
+                result.unresolved.append(f"{name} refers to $({reference}), which is not defined before it")
+        plain = "valueFrom" not in entry
+        if name in SECRET_VARIABLES and plain and not composed_from_secrets(value, earlier):
+            result.literals.append(name)
+        result.names.add(name)
+        earlier[name] = entry
+    return result
 
 
 def k8s_environment_problems(docs: list[dict]) -> list[str]:
@@ -645,17 +686,31 @@ def k8s_environment_problems(docs: list[dict]) -> list[str]:
                 continue
             pod = workload["spec"]["template"]["spec"]
             for container in pod.get("initContainers", []) + pod["containers"]:
-                names, literals = container_environment(docs, container)
+                environment = container_environment(docs, container)
                 where = f"{host}-{role}/{container['name']}"
                 required = required_variables(service.name)
-                missing = [variable for variable in required if variable not in names]
+                missing = [variable for variable in required if variable not in environment.names]
                 if missing:
                     problems.append(f"{where}: {', '.join(missing)} not set")
-                if literals:
-                    problems.append(f"{where}: {', '.join(literals)} given as plain values, not secretKeyRef")
-                unknown = sorted(variable for variable in names if not known_variable(service.name, variable))
+                if environment.literals:
+                    problems.append(
+                        f"{where}: {', '.join(environment.literals)} given as plain values, not secretKeyRef "
+                        "(or URLs composed from variables that are)"
+                    )
+                unknown = sorted(
+                    variable
+                    for variable in environment.names - environment.referenced
+                    if not known_variable(service.name, variable)
+                )
                 if unknown:
                     problems.append(f"{where}: {', '.join(unknown)} set but read by nothing (a typo?)")
+    # Every workload's $(NAME)s, the platform's and the infrastructure's alike.
+    for kind in ("Deployment", "StatefulSet", "Job"):
+        for name, workload in by_kind(docs, kind).items():
+            pod = workload["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                unresolved = container_environment(docs, container).unresolved
+                problems += [f"{name}/{container['name']}: {problem}" for problem in unresolved]
     return problems
 
 
@@ -970,6 +1025,29 @@ def k8s_layout_problems(topology: topology_model.Topology | None = None, root: P
         named = {entry["name"] for entry in kustomization.get("images", [])}
         if named != images:
             problems.append(f"k8s/overlays/{overlay}: images for {sorted(named)}, not {sorted(images)}")
+    return problems + _data_layer_layout_problems(topology, k8s)
+
+
+def _data_layer_layout_problems(topology: topology_model.Topology, k8s: Path) -> list[str]:
+    """The production data layer (k8s/data) has every service's kustomization, and names its Secrets."""
+    problems = []
+    data = yaml.safe_load((k8s / "data" / "kustomization.yaml").read_text())
+    expected = {service.host_name for service in topology.services}
+    present = {path.parent.name for path in (k8s / "data" / "services").glob("*/kustomization.yaml")}
+    for host in sorted(expected - present):
+        problems.append(f"k8s/data/services/{host}/kustomization.yaml is missing (docs/deployment.md)")
+    for host in sorted(present - expected):
+        problems.append(f"k8s/data/services/{host}: not in topology.toml (left behind?)")
+    for host in sorted(expected):
+        if f"services/{host}" not in data.get("resources", []):
+            problems.append(f"k8s/data/kustomization.yaml does not list services/{host}")
+    credentials = yaml.safe_load((k8s / "data" / "credentials.yaml").read_text())
+    sources = {replacement["source"].get("name") for replacement in credentials["replacements"]}
+    for host in sorted(expected):
+        if f"{host}-config" not in sources:
+            problems.append(
+                f"k8s/data/credentials.yaml does not name {host}'s Secrets (source {host}-config)"
+            )
     return problems
 
 

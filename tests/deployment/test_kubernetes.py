@@ -1,5 +1,5 @@
-"""k8s/: every overlay built with kustomize, validated against Kubernetes' schemas, cross-checked against the
-code and against the typed topology (devtools.topology)."""
+"""k8s/: every overlay built with kustomize, validated against Kubernetes' schemas and the operators' CRDs,
+cross-checked against the code and against the typed topology (devtools.topology)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import pytest
 import yaml
 
+from tests.deployment import crd_schemas
 from tests.deployment.checks import (
     KUBERNETES_VERSIONS,
     OVERLAYS,
@@ -28,8 +29,26 @@ from tests.deployment.checks import (
     run,
     tool,
 )
+from tests.deployment.data_layer import (
+    code_topology,
+    k8s_broker_problems,
+    k8s_broker_topology_problems,
+    k8s_database_problems,
+    k8s_policy_drift,
+)
 
 NAMESPACE = "order-platform"
+PRODUCTION = "overlays/production"
+# What the production overlay declares for the operators (k8s/data).
+OPERATOR_KINDS = {
+    "Cluster", "Pooler", "ScheduledBackup", "ObjectStore",  # CloudNativePG, its Barman Cloud plugin
+    "RabbitmqCluster", "Vhost", "User", "Permission", "Policy",  # RabbitMQ's Cluster and Topology operators
+}  # fmt: skip
+
+
+def crds() -> crd_schemas.CustomResourceSchemas:
+    """The operators' CRDs (../shared/crds): a missing folder fails the test that needs it, with its path."""
+    return crd_schemas.load()
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +65,16 @@ def with_service(topology, name: str, **changes):
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_kustomize_output_validates_against_kubernetes_schemas(overlay, version, manifests, tmp_path):
+    """The built-in kinds, against Kubernetes' schemas. kubernetes-validate only warns about a kind it has no
+    schema for (and has no option to skip one), so the operators' kinds are left to their CRDs (below) and
+    any warning fails: every other manifest must have been validated."""
     output = tmp_path / "manifests.yaml"
-    output.write_text(yaml.safe_dump_all(manifests[overlay]))
+    output.write_text(yaml.safe_dump_all([d for d in manifests[overlay] if not crds().is_custom(d)]))
     result = run(tool("kubernetes-validate"), "--strict", "--quiet", "-k", version, str(output))
     assert result.returncode == 0, (
         f"k8s/{overlay} against Kubernetes {version}:\n{result.stdout}{result.stderr}"
     )
+    assert "WARN" not in result.stdout, f"k8s/{overlay}: not validated:\n{result.stdout}"
 
 
 def test_kubernetes_validate_catches_an_invalid_manifest(tmp_path):
@@ -63,6 +86,19 @@ def test_kubernetes_validate_catches_an_invalid_manifest(tmp_path):
     )
     result = run(tool("kubernetes-validate"), "--strict", "--quiet", "-k", KUBERNETES_VERSIONS[0], str(bad))
     assert result.returncode != 0
+
+
+def test_kubernetes_validate_warns_about_a_kind_it_cannot_validate(tmp_path):
+    """What the test above reads as "not validated": a custom kind is a warning, and exit status 0."""
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: x}\nspec: {instances: 3}\n"
+    )
+    result = run(
+        tool("kubernetes-validate"), "--strict", "--quiet", "-k", KUBERNETES_VERSIONS[0], str(custom)
+    )
+    assert result.returncode == 0
+    assert "WARN" in result.stdout
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -115,7 +151,10 @@ def test_kubernetes_cross_checks_catch_what_is_missing(manifests):
     container["env"].append({"name": "SECRET_KEY", "value": "plain-text"})
     problems = k8s_environment_problems(docs)
     assert "catalog-worker/worker: REDIS_URL not set" in problems
-    assert "catalog-worker/worker: SECRET_KEY given as plain values, not secretKeyRef" in problems
+    assert any(
+        p.startswith("catalog-worker/worker: SECRET_KEY given as plain values, not secretKeyRef")
+        for p in problems
+    )
 
     docs = copy.deepcopy(manifests["overlays/production"])
     policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "inventory")
@@ -203,6 +242,9 @@ def test_kubernetes_drift_check_catches_a_changed_topology(manifests):
     assert [problem.split(":")[0] for problem in layout[2:]] == [
         "k8s/overlays/local",
         "k8s/overlays/production",
+        "k8s/data/services/shipping/kustomization.yaml is missing (docs/deployment.md)",
+        "k8s/data/kustomization.yaml does not list services/shipping",
+        "k8s/data/credentials.yaml does not name shipping's Secrets (source shipping-config)",
     ]
 
 
@@ -305,6 +347,248 @@ def test_kubernetes_runs_the_gateway_with_its_verifier(overlay, manifests):
     assert verifier_in["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "nginx"
     assert ("HorizontalPodAutoscaler", "gateway-nginx") in objects
     assert ("PodDisruptionBudget", "gateway-nginx") in objects
+
+
+# --- the production data layer (k8s/data): the operators' resources ----------------------------------------
+
+
+def test_production_declares_its_data_layer_for_the_operators(manifests):
+    kinds = {doc["kind"] for doc in manifests[PRODUCTION] if crds().is_custom(doc)}
+    assert kinds == OPERATOR_KINDS
+    for overlay in ("platform", "overlays/local"):
+        assert not [doc["kind"] for doc in manifests[overlay] if crds().is_custom(doc)]
+
+
+def test_custom_resources_validate_against_the_operators_crds(manifests):
+    problems = [
+        problem for doc in manifests[PRODUCTION] if crds().is_custom(doc) for problem in crds().problems(doc)
+    ]
+    assert problems == []
+
+
+def test_crd_check_catches_what_the_api_server_would_refuse_or_drop(manifests):
+    """A misspelled field (which the API server would prune silently), a wrong type, a missing required
+    field, in a Cluster and in the RabbitmqCluster; each is reported where it is."""
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in manifests[PRODUCTION]}
+    cluster = copy.deepcopy(objects[("Cluster", "orders-db")])
+    cluster["spec"]["instancse"] = cluster["spec"].pop("instances")
+    cluster["spec"]["storage"]["size"] = ["20Gi"]
+    cluster["spec"]["bootstrap"]["initdb"]["databse"] = "orders"
+    cluster["metadata"]["lables"] = {}
+    unexpected = "Additional properties are not allowed ({!r} was unexpected)".format
+    assert crds().problems(cluster) == [
+        f"Cluster orders-db: metadata: {unexpected('lables')}",
+        f"Cluster orders-db: spec.bootstrap.initdb: {unexpected('databse')}",
+        "Cluster orders-db: spec.storage.size: ['20Gi'] is not of type 'string'",
+        "Cluster orders-db: spec: 'instances' is a required property",
+        f"Cluster orders-db: spec: {unexpected('instancse')}",
+    ]
+    rabbitmq = copy.deepcopy(objects[("RabbitmqCluster", "rabbitmq")])
+    rabbitmq["spec"]["replicas"] = "3"
+    rabbitmq["spec"]["persistence"]["storageClass"] = "fast"
+    affinity = rabbitmq["spec"]["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ][0]
+    del affinity["topologyKey"]
+    anti_affinity = "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.0"
+    assert crds().problems(rabbitmq) == [
+        f"RabbitmqCluster rabbitmq: {anti_affinity}: 'topologyKey' is a required property",
+        f"RabbitmqCluster rabbitmq: spec.persistence: {unexpected('storageClass')}",
+        "RabbitmqCluster rabbitmq: spec.replicas: '3' is not of type 'integer'",
+    ]
+
+
+def test_crd_check_follows_the_structural_schema_s_markers(manifests):
+    """int-or-string takes either; preserve-unknown-fields keeps what it does not know (a policy's
+    definition); an enum refuses other values; a kind no CRD serves is reported."""
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in manifests[PRODUCTION]}
+    cluster = copy.deepcopy(objects[("Cluster", "orders-db")])
+    cluster["spec"]["resources"]["requests"]["cpu"] = 1
+    assert crds().problems(cluster) == []
+    cluster["spec"]["resources"]["requests"]["cpu"] = {"cores": 1}
+    assert crds().problems(cluster) == [
+        "Cluster orders-db: spec.resources.requests.cpu: {'cores': 1} is not valid under any of the given "
+        "schemas"
+    ]
+    policy = copy.deepcopy(objects[("Policy", "service-queues")])
+    policy["spec"]["definition"]["queue-leader-locator"] = "balanced"
+    assert crds().problems(policy) == []
+    policy["spec"]["applyTo"] = "queue"
+    assert crds().problems(policy) == [
+        "Policy service-queues: spec.applyTo: 'queue' is not one of "
+        "['queues', 'classic_queues', 'quorum_queues', 'streams', 'exchanges', 'all']"
+    ]
+    unknown = {"apiVersion": "rabbitmq.com/v1", "kind": "Queue", "metadata": {"name": "x"}}
+    assert crds().problems(unknown) == ["Queue x: no CRD serves rabbitmq.com/v1 Queue"]
+
+
+def test_missing_crds_fail_with_where_they_were_expected(tmp_path):
+    with pytest.raises(crd_schemas.MissingCrds, match=str(tmp_path / "crds")):
+        crd_schemas.load(tmp_path / "crds")
+
+
+def test_every_service_has_its_database_cluster_and_reaches_it(manifests):
+    """A Cluster of three per service with a Pooler, WAL archiving, a ScheduledBackup and an ObjectStore that
+    exists; each process's DATABASE_URL/DATABASE_REPLICA_URL at its own cluster, with its generated Secret."""
+    assert k8s_database_problems(manifests[PRODUCTION]) == []
+
+
+def test_database_check_catches_what_is_wrong(manifests):
+    docs = copy.deepcopy(manifests[PRODUCTION])
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    objects[("Cluster", "catalog-db")]["spec"]["instances"] = 1
+    objects[("Cluster", "inventory-db")]["spec"]["plugins"][0]["parameters"]["barmanObjectName"] = "nowhere"
+    objects[("Cluster", "notifications-db")]["spec"]["backup"] = {"barmanObjectStore": {}}
+    del objects[("ObjectStore", "payments-db-backups")]["spec"]["retentionPolicy"]
+    docs.remove(objects[("ScheduledBackup", "identity-db-daily")])
+    docs.remove(objects[("Pooler", "payments-db-pooler-rw")])
+    worker = objects[("Deployment", "orders-worker")]["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item for item in worker["env"]}
+    env["DATABASE_URL"]["value"] = env["DATABASE_URL"]["value"].replace(
+        "$(SERVICE_NAME)-db-rw", "payments-db-rw"
+    )
+    env["DATABASE_REPLICA_URL"]["value"] = env["DATABASE_REPLICA_URL"]["value"].replace("-db-ro", "-db-rw")
+    env["DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] = "payments-db-app"
+    web = objects[("Deployment", "catalog-web")]["spec"]["template"]["spec"]["containers"][0]
+    url = next(item for item in web["env"] if item["name"] == "DATABASE_URL")
+    url["value"] = url["value"].removesuffix("?disable_server_side_cursors=True")
+    problems = k8s_database_problems(docs)
+    assert "Cluster catalog-db: 1 instances, not 3" in problems
+    assert "Cluster inventory-db: its ObjectStore 'nowhere' does not exist" in problems
+    assert (
+        "Cluster notifications-db: backup.barmanObjectStore is deprecated (the Barman Cloud plugin)"
+        in problems
+    )
+    assert "ObjectStore payments-db-backups: no retentionPolicy (backups would be kept forever)" in problems
+    assert "Cluster identity-db: no ScheduledBackup through the Barman Cloud plugin" in problems
+    assert "Cluster payments-db: no rw Pooler" in problems
+    assert (
+        "orders-worker/worker: DATABASE_URL reaches payments-db-rw, not orders-db-pooler-rw or orders-db-rw"
+        in problems
+    )
+    assert "orders-worker/worker: DATABASE_REPLICA_URL reaches orders-db-rw, not orders-db-ro" in problems
+    wrong_secret = "('payments-db-app', 'password')"
+    assert (
+        f"orders-worker/worker: DATABASE_URL's password is not orders-db-app/password: {wrong_secret}"
+        in problems
+    )
+    assert (
+        "catalog-web/web: DATABASE_URL goes through catalog-db-pooler-rw (transaction pooling) with "
+        "server-side cursors on: add ?disable_server_side_cursors=True"
+    ) in problems
+    # The web still names the pooler that was removed; the replica's URL shares the wrong password.
+    assert "payments-web/web: DATABASE_URL reaches payments-db-pooler-rw, not payments-db-rw" in problems
+    assert (
+        f"orders-worker/worker: DATABASE_REPLICA_URL's password is not orders-db-app/password: {wrong_secret}"
+        in problems
+    )
+    assert len(problems) == 13, problems  # and payments-web's init container, like its web container
+    labels = objects[("Cluster", "orders-db")]["spec"]["inheritedMetadata"]["labels"]
+    del labels["db.order-platform/orders"]
+    assert (
+        'orders: Cluster orders-db: its pods lack db.order-platform/orders: "true" (orders cannot reach them)'
+        in (k8s_database_problems(docs))
+    )
+
+
+def test_every_service_reaches_the_broker_cluster_with_its_own_user(manifests):
+    assert k8s_broker_problems(manifests[PRODUCTION]) == []
+
+
+def test_broker_check_catches_what_is_wrong(manifests):
+    docs = copy.deepcopy(manifests[PRODUCTION])
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    objects[("RabbitmqCluster", "rabbitmq")]["spec"]["replicas"] = 1
+    docs.remove(objects[("Permission", "payments-broker")])
+    job = objects[("Job", "inventory-migrate")]["spec"]["template"]["spec"]["containers"][0]
+    url = next(item for item in job["env"] if item["name"] == "BROKER_URL")
+    url["value"] = url["value"].replace("/platform", "/")
+    problems = k8s_broker_problems(docs)
+    assert "RabbitmqCluster rabbitmq: 1 nodes, not 3" in problems
+    assert "payments-web/web: the User payments-broker has no Permission on the vhost 'platform'" in problems
+    assert "inventory-migrate/migrate: BROKER_URL's vhost '' is not declared (['platform'])" in problems
+
+
+def test_the_broker_topology_has_one_owner_the_code(manifests):
+    """The overlay declares no exchange, queue or binding the services declare, and its policies set nothing
+    the services' queue and exchange arguments set."""
+    code = code_topology()
+    assert {"orders.events", "orders.tasks", "orders.dead-letter", "domain.unroutable"} <= set(code.queues)
+    assert code.exchanges["domain.events"] == {"alternate-exchange": "domain.unroutable"}
+    assert k8s_broker_topology_problems(manifests[PRODUCTION], code) == []
+
+
+def test_broker_topology_check_catches_a_second_owner(manifests):
+    docs = copy.deepcopy(manifests[PRODUCTION])
+    reference = {"rabbitmqClusterReference": {"name": "rabbitmq"}, "vhost": "platform"}
+
+    def resource(kind: str, object_name: str, **spec) -> dict:
+        return {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": kind,
+            "metadata": {"name": object_name},
+            "spec": reference | spec,
+        }
+
+    docs += [
+        resource("Queue", "orders-events", name="orders.events", type="quorum"),
+        resource("Exchange", "events", name="domain.events", type="topic"),
+        resource("Binding", "payments-events", source="domain.events", destination="payments.events"),
+        resource("Policy", "limits", name="limits", pattern=r"\.events$", applyTo="quorum_queues",
+                 definition={"delivery-limit": 10, "message-ttl": 60000}),
+        resource("OperatorPolicy", "dlx", name="dlx", pattern="^domain", applyTo="exchanges",
+                 definition={"alternate-exchange": "elsewhere"}),
+        # Its own: no problem.
+        resource("Queue", "reports", name="reports.export", type="quorum"),
+        resource("Policy", "reports", name="reports", pattern="^reports", definition={"delivery-limit": 3}),
+    ]  # fmt: skip
+    problems = k8s_broker_topology_problems(docs, code_topology())
+    assert "Queue orders-events: declares orders.events, which the code declares" in problems[0]
+    assert any(
+        p.startswith("Exchange events: declares domain.events, which the code declares") for p in problems
+    )
+    assert (
+        "Binding payments-events: binds domain.events to payments.events, which the code binds itself"
+        in problems
+    )
+    assert "Policy limits: sets delivery-limit on the queue orders.events, whose arguments set it" in problems
+    assert (
+        "OperatorPolicy dlx: sets alternate-exchange on the exchange domain.events, whose arguments set it"
+        in problems
+    )
+    assert not any("reports" in problem for problem in problems)
+    assert len(problems) == 3 + 6 + 1  # the policy matches every service's events queue
+
+
+def test_broker_policies_are_compose_s(manifests):
+    assert k8s_policy_drift(manifests[PRODUCTION]) == []
+    docs = copy.deepcopy(manifests[PRODUCTION])
+    policy = next(d for d in docs if d["kind"] == "Policy" and d["metadata"]["name"] == "parked-messages")
+    policy["spec"]["definition"]["max-length-bytes"] = 1
+    assert [p.split(":")[0] for p in k8s_policy_drift(docs)] == ["policy parked-messages (vhost platform)"]
+
+
+def test_environment_check_catches_a_reference_defined_too_late_and_a_written_password(manifests):
+    """Kubernetes leaves $(NAME) as written unless NAME is defined before it: the production URLs need their
+    credentials first. And a password written into a URL is a secret in the manifest."""
+    docs = copy.deepcopy(manifests[PRODUCTION])
+    worker = by_kind(docs, "Deployment")["orders-worker"]["spec"]["template"]["spec"]["containers"][0]
+    user = worker["env"].pop(0)
+    assert user["name"] == "DATABASE_USER"
+    worker["env"].append(user)
+    web = by_kind(docs, "Deployment")["payments-web"]["spec"]["template"]["spec"]["containers"][0]
+    url = next(item for item in web["env"] if item["name"] == "DATABASE_URL")
+    url["value"] = url["value"].replace("$(DATABASE_PASSWORD)", "hunter2")
+    problems = k8s_environment_problems(docs)
+    assert (
+        "orders-worker/worker: DATABASE_URL refers to $(DATABASE_USER), which is not defined before it"
+        in problems
+    )
+    assert any(
+        p.startswith("orders-worker/worker: DATABASE_URL, DATABASE_REPLICA_URL given as plain")
+        for p in problems
+    )
+    assert any(p.startswith("payments-web/web: DATABASE_URL given as plain values") for p in problems)
 
 
 FAKE_KUBECTL = """#!{python}
