@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
@@ -190,6 +191,38 @@ def _credential_sources(match: re.Match, earlier: dict[str, dict]) -> dict[str, 
         if secret:
             sources[part] = (secret["name"], secret["key"])
     return sources
+
+
+# Session state, which PgBouncer's transaction pooling would lose or leak between clients (a session lock
+# taken on one server connection and released on another): allowed only in modules that run in the
+# workers, beat and migrations, which connect to `<service>-db-rw` directly (k8s/data/clients.yaml).
+SESSION_STATE = re.compile(
+    r"pg_(?:try_)?advisory_lock(?:_shared)?\s*\(|\bLISTEN\s|SET\s+SESSION\b|[\"']SET\s+(?!LOCAL\b)"
+)
+SESSION_STATE_ALLOWED = {
+    # maintain(): the worker's messaging.maintain_partitions task and post_migrate (the migration Job).
+    "shared/shared/messaging/partitions.py",
+}
+
+
+def session_state_problems(root: Path = ROOT) -> list[str]:
+    """Code that keeps Postgres session state outside the modules known to run off the web's pooler."""
+    files = sorted((root / "shared" / "shared").rglob("*.py")) + sorted(
+        (root / "services").glob("*/*/**/*.py")
+    )
+    problems = []
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        if "/tests/" in relative or "/migrations/" in relative or relative in SESSION_STATE_ALLOWED:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if SESSION_STATE.search(line):
+                problems.append(
+                    f"{relative}:{number}: session state ({line.strip()}): the web reaches Postgres through "
+                    "PgBouncer's transaction pooling; keep it in a transaction (pg_advisory_xact_lock, SET "
+                    "LOCAL), or run it in workers only and list the module in SESSION_STATE_ALLOWED"
+                )
+    return problems
 
 
 # --- RabbitMQ -----------------------------------------------------------------------------------------------

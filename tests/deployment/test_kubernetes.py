@@ -35,6 +35,7 @@ from tests.deployment.data_layer import (
     k8s_broker_topology_problems,
     k8s_database_problems,
     k8s_policy_drift,
+    session_state_problems,
 )
 
 NAMESPACE = "order-platform"
@@ -489,6 +490,30 @@ def test_database_check_catches_what_is_wrong(manifests):
         'orders: Cluster orders-db: its pods lack db.order-platform/orders: "true" (orders cannot reach them)'
         in (k8s_database_problems(docs))
     )
+
+
+def test_no_session_state_where_the_web_runs():
+    """The web processes reach Postgres through PgBouncer's transaction pooling: a session-level lock, SET or
+    LISTEN there would be taken on one server connection and lost (or leaked to another client) after the
+    transaction. The one module that holds a session lock runs in workers and migrations only."""
+    assert session_state_problems() == []
+
+
+def test_session_state_check_finds_a_session_lock(tmp_path):
+    module = tmp_path / "services" / "orders" / "orders" / "services.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        'cursor.execute("SELECT pg_advisory_xact_lock(1)")\n'
+        'cursor.execute("SET LOCAL lock_timeout = 100")\n'
+        'cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])\n'
+        'cursor.execute("SET statement_timeout = 100")\n'
+    )
+    (tmp_path / "shared" / "shared").mkdir(parents=True)
+    problems = session_state_problems(tmp_path)
+    assert [problem.split(" (")[0] for problem in problems] == [
+        "services/orders/orders/services.py:3: session state",
+        "services/orders/orders/services.py:4: session state",
+    ]
 
 
 def test_every_service_reaches_the_broker_cluster_with_its_own_user(manifests):
