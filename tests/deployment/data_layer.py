@@ -6,6 +6,8 @@
   that cluster's generated credentials (DATABASE_URL at `-rw` or its pooler, DATABASE_REPLICA_URL at `-ro`).
 - RabbitMQ: a RabbitmqCluster of three; BROKER_URL names it, a declared vhost, and the generated
   credentials of a user permitted there.
+- Redis is managed, outside the cluster: every process given REDIS_URL may reach its address range.
+- No Postgres session state in code the web processes run (they go through PgBouncer's transaction pooling).
 - The broker topology has one owner: the code declares every exchange, queue and binding with its arguments
   (shared.messaging.topology), so the overlay declares none of them, and no policy sets what an argument the
   code gives already sets. Its policies are compose's (compose/rabbitmq/definitions.json).
@@ -191,6 +193,50 @@ def _credential_sources(match: re.Match, earlier: dict[str, dict]) -> dict[str, 
         if secret:
             sources[part] = (secret["name"], secret["key"])
     return sources
+
+
+# --- Redis -------------------------------------------------------------------------------------------------
+
+
+def k8s_redis_problems(docs: list[dict]) -> list[str]:
+    """Without a Redis pod (production's is a managed service), every process given REDIS_URL must be
+    let out to Redis' address range: the NetworkPolicies' `redis` rules match in-cluster pods only."""
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
+    labels = [(w["metadata"]["name"], w["spec"]["template"]["metadata"].get("labels", {})) for w in workloads]
+    if any(pod.get("app.kubernetes.io/name") == "redis" for _, pod in labels):
+        return []
+    egress = [
+        policy["spec"]["podSelector"]
+        for policy in by_kind(docs, "NetworkPolicy").values()
+        for rule in policy["spec"].get("egress", [])
+        if any("ipBlock" in peer for peer in rule.get("to", []))
+        and any(port.get("port") == 6379 for port in rule.get("ports", []))
+    ]
+    problems = []
+    for workload, (name, pod) in zip(workloads, labels, strict=True):
+        spec = workload["spec"]["template"]["spec"]
+        containers = spec.get("initContainers", []) + spec["containers"]
+        uses_redis = any(e["name"] == "REDIS_URL" for c in containers for e in c.get("env", []))
+        if uses_redis and not any(selects(selector, pod) for selector in egress):
+            problems.append(f"{name}: gets REDIS_URL, but no NetworkPolicy lets it reach the managed Redis")
+    return problems
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects a pod with these labels."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        matches = {
+            "In": labels.get(key) in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matches:
+            return False
+    return True
 
 
 # Session state, which PgBouncer's transaction pooling would lose or leak between clients (a session lock

@@ -35,6 +35,7 @@ from tests.deployment.data_layer import (
     k8s_broker_topology_problems,
     k8s_database_problems,
     k8s_policy_drift,
+    k8s_redis_problems,
     session_state_problems,
 )
 
@@ -490,6 +491,21 @@ def test_database_check_catches_what_is_wrong(manifests):
         'orders: Cluster orders-db: its pods lack db.order-platform/orders: "true" (orders cannot reach them)'
         in (k8s_database_problems(docs))
     )
+
+
+def test_every_process_using_redis_may_reach_the_managed_redis(manifests):
+    """Production's Redis is a managed service, outside the cluster: the processes that use it are let out
+    to its address range (k8s/data/redis.yaml). The local overlay runs a Redis pod, which the services'
+    own rules reach."""
+    assert k8s_redis_problems(manifests[PRODUCTION]) == []
+    assert k8s_redis_problems(manifests["overlays/local"]) == []
+    docs = [d for d in manifests[PRODUCTION] if d["metadata"]["name"] != "managed-redis"]
+    problems = k8s_redis_problems(docs)
+    assert "orders-web: gets REDIS_URL, but no NetworkPolicy lets it reach the managed Redis" in problems
+    assert (
+        "gateway-verifier: gets REDIS_URL, but no NetworkPolicy lets it reach the managed Redis" in problems
+    )
+    assert not any(problem.startswith(("flower", "gateway-nginx")) for problem in problems)
 
 
 def test_no_session_state_where_the_web_runs():
