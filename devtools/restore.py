@@ -77,7 +77,7 @@ def restore(
     manifest = backup.verified_manifest(folder)  # before anything else: a bad backup touches nothing
     pg_restore = restore_tool(manifest)
     rabbitmqctl = broker_definitions.rabbitmqctl_path()
-    definitions = json.loads((folder / backup.BROKER_FILE).read_text())
+    definitions = json.loads((folder / manifest.broker.file.name).read_text())
     report = Report(platform.instance.name, str(folder), manifest.instance, manifest.created_at)
     report.warnings += compatibility_warnings(platform, manifest)
     refuse_if_running(platform)
