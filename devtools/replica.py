@@ -24,6 +24,7 @@ Choices (docs/data.md says why at more length):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import pwd
 import re
@@ -57,7 +58,24 @@ STREAMING_TIMEOUT = 60.0
 
 
 def replica_dir(instance: Instance) -> Path:
-    return instance.var_dir / "replica"
+    """`var/<instance>/replica`, unless the standby runs as another system user (root cannot run
+    Postgres) who cannot reach that folder: a checkout under a private folder (/root, a 0700 temporary
+    directory). The copy then lives in that user's home, named after the instance and its var folder."""
+    local = instance.var_dir / "replica"
+    try:
+        user = system_user()
+    except PlatformError:  # no such user: no replica either, and the reason is given where it is made
+        return local
+    if user is None or reachable_by(user, instance.var_dir):
+        return local
+    digest = hashlib.sha256(str(instance.var_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(pwd.getpwnam(user).pw_dir) / "order-platform-replicas" / f"{instance.name}-{digest}"
+
+
+def reachable_by(user: str, folder: Path) -> bool:
+    """Whether `user` can walk to `folder` (search permission on it and every parent)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["test", "-x", str(folder)], user=user, check=False).returncode == 0
 
 
 def data_dir(instance: Instance) -> Path:

@@ -5,6 +5,11 @@ tests/test_replica.py's."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import pwd
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +100,29 @@ def test_a_hba_file_it_cannot_write_is_explained_with_the_line_to_add(tmp_path):
     writable.write_text("host all all 127.0.0.1/32 trust\n")
     replica.append_hba_line(writable, "no pg_hba.conf entry")
     assert writable.read_text().splitlines()[-1] == replica.HBA_LINE
+
+
+@pytest.fixture
+def open_folder():
+    """A folder every user may walk to (pytest's own tmp_path is under a 0700 folder)."""
+    folder = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the standby runs as another user only under root")
+def test_a_checkout_postgres_cannot_reach_keeps_its_standby_in_that_users_home(platform, open_folder):
+    """CI may check out under /root or a 0700 temporary folder: Postgres, run as `postgres`, could not
+    open its data folder there, so the copy goes to that user's home instead."""
+    reachable = dataclasses.replace(platform.instance, var_dir=open_folder / "var")
+    private = open_folder / "private"
+    private.mkdir(mode=0o700)
+    hidden = dataclasses.replace(platform.instance, var_dir=private / "var")
+
+    assert replica.replica_dir(reachable) == reachable.var_dir / "replica"
+    moved = replica.replica_dir(hidden)
+    home = Path(pwd.getpwnam(replica.SYSTEM_USER).pw_dir)
+    assert moved.parent == home / "order-platform-replicas"
+    assert moved.name.startswith(f"{hidden.name}-")
+    assert replica.reachable_by(replica.SYSTEM_USER, moved.parent)
