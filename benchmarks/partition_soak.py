@@ -77,7 +77,8 @@ def table_figures(cursor, table: str) -> dict:
 def sample(platform, services: list[str], elapsed: float) -> dict:
     figures: dict = {"elapsed_s": round(elapsed), "services": {}}
     for service in services:
-        url = platform.endpoints.pg_admin_url.rsplit("/", 1)[0] + "/" + platform.instance.database(service)
+        database = platform.instance.database(service)
+        url = instance.replace_url_path(platform.endpoints.pg_admin_url, f"/{database}")
         # Client-side binding: EXPLAIN takes the parameters as literals.
         with (
             psycopg.connect(url, cursor_factory=psycopg.ClientCursor) as connection,
